@@ -1,0 +1,126 @@
+"""Sessions of the PEP 522 patch set for CPython.
+
+The noxfile is a table of contents: every session is a few lines that call
+the harness package ``pep522_harness``, where the logic lives.
+
+    nox -s build demo            the main job: build the patched interpreter, show it
+    nox -s test                  the test suite (what CI runs)
+    nox -s fetch|apply|build -- --cpython 3.11.2 [--variant stock] ...
+"""
+
+from __future__ import annotations
+
+import sys
+
+import nox
+
+nox.options.sessions = ["build", "demo"]
+nox.options.reuse_venv = "yes"
+nox.options.error_on_external_run = False
+
+SUPPORTED = ("3.13.5", "3.11.2")
+
+
+def _harness(session: nox.Session, command: str, *args: str) -> None:
+    """Run ``python -m pep522_harness COMMAND`` with nox's own interpreter."""
+    session.run(sys.executable, "-m", "pep522_harness", command, *args,
+                external=True)
+
+
+def _module(session: nox.Session, module: str) -> None:
+    """Run ``python -m pep522_harness.MODULE`` with the session's arguments."""
+    session.run(sys.executable, "-m", f"pep522_harness.{module}", *session.posargs,
+                external=True)
+
+
+@nox.session(venv_backend="none")
+def fetch(session: nox.Session) -> None:
+    """Fetch and verify the pinned upstream tarball (--cpython V, --tarball, --source)."""
+    _harness(session, "fetch", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def apply(session: nox.Session) -> None:
+    """Unpack a fresh tree and apply the series with zero fuzz."""
+    _harness(session, "apply", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def build(session: nox.Session) -> None:
+    """Build build/cpython-VERSION-VARIANT/bin/python3 (--cpython, --variant)."""
+    _harness(session, "build", *session.posargs)
+
+
+@nox.session
+def test(session: nox.Session) -> None:
+    """The harness's test suite, with the interpreters it checks built first."""
+    session.install("pytest")
+    for version in SUPPORTED:
+        for variant in ("stock", "pep522"):
+            _harness(session, "build", "--cpython", version, "--variant", variant)
+    session.run("pytest", "Tests", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def demo(session: nox.Session) -> None:
+    """Stock beside patched under a faked not-ready RNG (--cpython V)."""
+    _module(session, "demo")
+
+
+@nox.session(venv_backend="none")
+def regrtest(session: nox.Session) -> None:
+    """CPython's tests under a fake RNG mode: --cpython V --mode M [--full] [TEST ...]."""
+    _module(session, "regrtest")
+
+
+@nox.session(venv_backend="none")
+def boot(session: nox.Session) -> None:
+    """Boot a real kernel whose RNG is not ready, the interpreter in its initramfs
+    (--cpython V, --variant pep522|stock, --kernel PATH, --rng-ready)."""
+    _module(session, "boot")
+
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    """pyperf, patched against stock: [--cpython V ...] [--fast | --rigorous]."""
+    _module(session, "bench")
+
+
+@nox.session(venv_backend="none")
+def fakerng(session: nox.Session) -> None:
+    """Run a command with the kernel RNG faked: -- MODE -- COMMAND [ARGS...]."""
+    if not session.posargs:
+        session.error("Usage: nox -s fakerng -- MODE -- COMMAND [ARGS...]")
+    _module(session, "fakerng")
+
+
+@nox.session(venv_backend="none")
+def export(session: nox.Session) -> None:
+    """The series for packagers: [--cpython V] --format quilt|mbox|diff [--out DIR]."""
+    if not any(a.split("=")[0] == "--format" for a in session.posargs):
+        session.error("Usage: nox -s export -- [--cpython V] --format quilt|mbox|diff "
+                      "[--out DIR]")
+    _module(session, "export")
+
+
+@nox.session(venv_backend="none")
+def debian(session: nox.Session) -> None:
+    """Our series after Debian's own patches, built and checked: [--cpython V] [--no-build]."""
+    _module(session, "debian")
+
+
+@nox.session(venv_backend="none")
+def programs(session: nox.Session) -> None:
+    """Real programs, stock vs patched, under never-ready and ready-on-wait:
+    [--cpython V ...] [--mode M ...] [--only NAME ...]."""
+    _module(session, "programs")
+
+
+@nox.session
+def impact(session: nox.Session) -> None:
+    """A project's own tests through tox on our interpreters under a fake RNG:
+    --project PATH|NAME [--cpython V] [--mode M]."""
+    if "--project" not in " ".join(session.posargs):
+        session.error("Usage: nox -s impact -- --project PATH|NAME [--cpython V] [--mode M]")
+    session.install("tox")
+    session.run("python", "-m", "pep522_harness.impact", *session.posargs)

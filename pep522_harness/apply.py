@@ -1,0 +1,215 @@
+"""Turn a pristine release into a work tree: unpack, apply the series with
+zero fuzz, add the files the patch set adds, and sync into the build tree.
+
+The series is ``patches/series`` (quilt format). For version V a patch name N
+resolves to ``patches/V/N`` when that variant exists, else ``patches/N``; a
+patch that exists only in version folders applies to those releases only.
+Files under ``Lib/``, ``Modules/`` and ``Python/`` of this repository are
+added at the same paths; they must not exist upstream.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paths
+from .fetch import Fetched
+
+
+class ApplyError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SeriesEntry:
+    name: str
+    path: Path
+
+
+def series(version: str, patches_dir: Path | None = None) -> list[SeriesEntry]:
+    """The active patches for ``version``, in order."""
+    pdir = patches_dir or paths.PATCHES
+    listing = pdir / "series"
+    if not listing.is_file():
+        return []
+    entries = []
+    for lineno, raw in enumerate(listing.read_text().splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, *opts = line.split()
+        if opts and opts != ["-p1"]:
+            raise ApplyError(f"{listing}:{lineno}: only -p1 patches are supported")
+        variant = pdir / version / name
+        path = variant if variant.is_file() else pdir / name
+        if not path.is_file():
+            if any(pdir.glob(f"*/{name}")):
+                continue    # a patch for other releases only
+            raise ApplyError(f"{listing}:{lineno}: {name} is listed but missing")
+        entries.append(SeriesEntry(name, path))
+    return entries
+
+
+def added_files(repo: Path | None = None) -> list[Path]:
+    """Paths (relative to the repo) of the files the patch set adds."""
+    root = repo or paths.REPO
+    found = []
+    for top in paths.ADDED_ROOTS:
+        base = root / top
+        if not base.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for name in sorted(filenames):
+                if name.endswith((".pyc", ".pyo")) or name == ".gitkeep":
+                    continue
+                found.append((Path(dirpath) / name).relative_to(root))
+    return found
+
+
+def unpack(fetched: Fetched, dest: Path) -> None:
+    dest.mkdir(parents=True)
+    if fetched.source_dir is not None:
+        shutil.copytree(fetched.source_dir, dest, dirs_exist_ok=True,
+                        symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        return
+    assert fetched.path is not None
+    proc = subprocess.run(["tar", "-xf", str(fetched.path), "-C", str(dest),
+                           "--strip-components=1", "--no-same-owner"],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise ApplyError(f"cannot unpack {fetched.path}: {proc.stderr.strip()}")
+
+
+_FILE = re.compile(r"^(?:patching|checking) file (.+)$")
+_FAILED = re.compile(r"^Hunk #(\d+) FAILED at (\d+)")
+_FUZZ = re.compile(r"^Hunk #(\d+) succeeded at \d+ with fuzz")
+
+
+def _hunk_headers(patch: Path) -> dict[tuple[str, int], str]:
+    """(file, hunk number) -> the hunk's @@ line, for error messages."""
+    headers: dict[tuple[str, int], str] = {}
+    current, n = "", 0
+    for line in patch.read_text(errors="replace").splitlines():
+        if line.startswith("+++ "):
+            name = line[4:].split("\t")[0]
+            current = name.split("/", 1)[1] if "/" in name else name
+            n = 0
+        elif line.startswith("@@ ") and current:
+            n += 1
+            headers[(current, n)] = line
+    return headers
+
+
+def apply_patch(entry: SeriesEntry, tree: Path) -> None:
+    """Apply one patch with zero fuzz; any failure names patch, file, hunk."""
+    cmd = ["patch", "-p1", "-F0", "--forward", "--batch", "--no-backup-if-mismatch",
+           "-r", "-", "-d", str(tree), "-i", str(entry.path)]
+    if shutil.which("patch") is None:
+        raise ApplyError("GNU patch is not installed: apt-get install patch")
+    dry = subprocess.run(cmd + ["--dry-run"], capture_output=True, text=True)
+    problems = []
+    current = "?"
+    headers = _hunk_headers(entry.path)
+    for line in (dry.stdout + dry.stderr).splitlines():
+        if m := _FILE.match(line):
+            current = m.group(1).strip("'")
+        elif m := _FAILED.match(line):
+            hunk = int(m.group(1))
+            head = headers.get((current, hunk), "")
+            problems.append(f"  {current}: hunk #{hunk} {head} does not apply "
+                            f"(context drifted; fuzz is not allowed)")
+        elif m := _FUZZ.match(line):
+            problems.append(f"  {current}: hunk #{m.group(1)} needs fuzz")
+        elif "Reversed (or previously applied) patch detected" in line:
+            problems.append(f"  {current}: already applied (reversed patch)")
+    if dry.returncode or problems:
+        detail = "\n".join(problems) or (dry.stdout + dry.stderr).strip()
+        raise ApplyError(f"patch {entry.name} does not apply with zero fuzz:\n"
+                         f"{detail}\nRefresh the patch against the pristine tree.")
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise ApplyError(f"patch {entry.name} failed:\n{done.stdout}{done.stderr}")
+
+
+def add_files(tree: Path, repo: Path | None = None) -> list[Path]:
+    root = repo or paths.REPO
+    files = added_files(root)
+    for rel in files:
+        target = tree / rel
+        if target.exists():
+            raise ApplyError(f"{rel} exists upstream: files under Lib/, Modules/ "
+                             "and Python/ must be new; change upstream files "
+                             "with a patch in patches/ instead")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / rel, target)
+    return files
+
+
+def make_tree(fetched: Fetched, variant: str, dest: Path, *,
+              patches_dir: Path | None = None, repo: Path | None = None,
+              log=print) -> None:
+    """A fresh tree at ``dest``: pristine, plus the series for pep522."""
+    unpack(fetched, dest)
+    if variant == "stock":
+        return
+    entries = series(fetched.release.version, patches_dir)
+    for entry in entries:
+        apply_patch(entry, dest)
+    added = add_files(dest, repo)
+    log(f"applying: {len(entries)} patches, {len(added)} added files")
+
+
+def sync_tree(staging: Path, target: Path) -> int:
+    """Make ``target`` equal to ``staging``, touching only what differs, so
+    that make rebuilds only what a change touches. Returns files changed."""
+    changed = 0
+    target.mkdir(parents=True, exist_ok=True)
+    for dirpath, dirnames, filenames in os.walk(staging):
+        rel = Path(dirpath).relative_to(staging)
+        tdir = target / rel
+        tdir.mkdir(exist_ok=True)
+        wanted = set(dirnames) | set(filenames)
+        for name in os.listdir(tdir):
+            if name not in wanted:
+                gone = tdir / name
+                if gone.is_dir() and not gone.is_symlink():
+                    shutil.rmtree(gone)
+                else:
+                    gone.unlink()
+                changed += 1
+        for name in filenames:
+            src, dst = Path(dirpath) / name, tdir / name
+            if src.is_symlink():
+                if not dst.is_symlink() or os.readlink(src) != os.readlink(dst):
+                    if dst.exists() or dst.is_symlink():
+                        dst.unlink()
+                    os.symlink(os.readlink(src), dst)
+                    changed += 1
+                continue
+            same = (dst.is_file() and not dst.is_symlink()
+                    and filecmp.cmp(src, dst, shallow=False)
+                    and (src.stat().st_mode & 0o777) == (dst.stat().st_mode & 0o777))
+            if not same:
+                if dst.is_symlink() or dst.is_dir():
+                    shutil.rmtree(dst) if dst.is_dir() else dst.unlink()
+                shutil.copyfile(src, dst)   # new mtime: make sees the change
+                shutil.copymode(src, dst)
+                changed += 1
+    return changed
+
+
+def prepare(fetched: Fetched, variant: str, src: Path, log=print) -> int:
+    """Build the tree in a staging folder, then sync it into ``src``."""
+    src.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=src.parent, prefix=".staging-") as tmp:
+        staging = Path(tmp) / "src"
+        make_tree(fetched, variant, staging, log=log)
+        return sync_tree(staging, src)

@@ -1,0 +1,339 @@
+"""Configure, compile and install stock and patched interpreters the same way.
+
+A finished build is keyed by its inputs (tarball, series, added files,
+configure arguments, compiler, recipe). Unchanged inputs: nothing runs.
+Changed inputs: the tree is re-synced, so make recompiles only what changed
+(with ccache underneath). Finished builds are also kept in the user's cache,
+so a fresh clone with the same inputs only copies them into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import apply, fetch, paths
+from .versions import VARIANTS, Release
+
+RECIPE = "3"   # bump when the way of building changes
+STAMP = ".pep522-build.json"
+# CPython's own configure options, as its ASan buildbots pass them
+# (pymalloc would hide heap errors from ASan; configure turns it off anyway).
+SANITIZERS = {"address": ["--with-address-sanitizer", "--without-pymalloc"],
+              "undefined": ["--with-undefined-behavior-sanitizer"]}
+# Environment of the build's own runs of the new interpreter (and of test
+# runs), as CPython's ASan buildbots set it: LeakSanitizer would fail the
+# build on the interpreter's deliberate leaks at exit, and Python's own
+# SIGSEGV handling (faulthandler, tests) must keep the signal.
+SANITIZER_ENV = {"address": {"ASAN_OPTIONS": "detect_leaks=0:"
+                             "allocator_may_return_null=1:handle_segv=0"},
+                 "undefined": {}}
+KEEP_CACHED = 2   # finished builds kept per name in the user's cache
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+@dataclass
+class Step:
+    """Prints one step line per phase; the full output goes to a log file."""
+    log_path: Path
+    quiet: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.write_text("")
+
+    def __call__(self, msg: str) -> None:
+        if not self.quiet:
+            print(f"[{time.monotonic() - self.started:6.1f}s] {msg}", flush=True)
+        with self.log_path.open("a") as f:
+            f.write(f"### {msg}\n")
+
+    def run(self, what: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
+        with self.log_path.open("a") as f:
+            f.write(f"$ {' '.join(cmd)}\n")
+            f.flush()
+            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=f,
+                                  stderr=subprocess.STDOUT)
+        if proc.returncode:
+            tail = self.log_path.read_text(errors="replace").splitlines()[-25:]
+            raise BuildError(f"{what} failed (exit {proc.returncode}); "
+                             f"full log: {self.log_path}\n" + "\n".join(tail))
+
+
+def check_prerequisites() -> None:
+    missing = [tool for tool in ("make", "tar", "patch") if shutil.which(tool) is None]
+    cc = os.environ.get("CC", "gcc").split()[0]
+    if shutil.which(cc) is None:
+        missing.insert(0, f"a C compiler ({cc})")
+    if missing:
+        raise BuildError("missing build prerequisites: " + ", ".join(missing) +
+                         "\nOn Debian: apt-get install build-essential patch "
+                         "(and CPython's build dependencies: libssl-dev "
+                         "zlib1g-dev libffi-dev libbz2-dev liblzma-dev "
+                         "libsqlite3-dev libreadline-dev uuid-dev)")
+
+
+def configure_args(prefix: Path, sanitizer: str | None) -> list[str]:
+    """Identical for stock and pep522 apart from the prefix."""
+    return [f"--prefix={prefix}", "--with-ensurepip=no",
+            *SANITIZERS.get(sanitizer or "", [])]
+
+
+def _tool_id() -> str:
+    cc = os.environ.get("CC", "gcc")
+    try:
+        out = subprocess.run(cc.split() + ["--version"], capture_output=True,
+                             text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        out = cc
+    return f"{out}; {os.confstr('CS_GNU_LIBC_VERSION') or ''}"
+
+
+def build_key(release: Release, variant: str, sanitizer: str | None,
+              fetched: fetch.Fetched) -> str | None:
+    """Hash of every input of a build, or None when it cannot be known
+    (a user's checkout may change under us: always rebuild incrementally)."""
+    if fetched.source_dir is not None:
+        return None
+    h = hashlib.sha256()
+    for part in (RECIPE, release.version, release.sha256, variant,
+                 sanitizer or "", " ".join(configure_args(Path("PREFIX"), sanitizer)),
+                 _tool_id()):
+        h.update(part.encode() + b"\0")
+    if variant != "stock":
+        for entry in apply.series(release.version):
+            h.update(entry.name.encode() + b"\0" + entry.path.read_bytes() + b"\0")
+        for rel in apply.added_files():
+            h.update(str(rel).encode() + b"\0" + (paths.REPO / rel).read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def read_stamp(install: Path) -> dict:
+    try:
+        return json.loads((install / STAMP).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def build_env(sanitizer: str | None = None) -> dict[str, str]:
+    env = dict(os.environ, LC_ALL="C", **SANITIZER_ENV.get(sanitizer or "", {}))
+    env.pop("PYTHONHOME", None)
+    env.pop("PYTHONPATH", None)
+    ccache_bin = Path("/usr/lib/ccache")
+    if shutil.which("ccache") and ccache_bin.is_dir():
+        env["PATH"] = f"{ccache_bin}{os.pathsep}{env.get('PATH', '')}"
+        env.setdefault("CCACHE_DIR", str(paths.ccache_dir()))
+        env.setdefault("CCACHE_BASEDIR", str(paths.BUILD / "tree"))
+        env.setdefault("CCACHE_NOHASHDIR", "1")
+        env.setdefault("CCACHE_COMPILERCHECK", "content")
+        env.setdefault("CCACHE_MAXSIZE", "4G")
+    return env
+
+
+def _configure_id(src: Path, args: list[str]) -> str:
+    h = hashlib.sha256(" ".join(args).encode())
+    for name in ("configure", "Makefile.pre.in", "pyconfig.h.in",
+                 "Modules/Setup", "Modules/Setup.stdlib.in", "Modules/Setup.bootstrap.in"):
+        f = src / name
+        if f.is_file():
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _config_site(version: str, sanitizer: str | None) -> Path:
+    """A site file that points configure at a cache shared by the stock and
+    patched trees of one release (the series does not touch configure).
+    Set this way, the cache file stays out of CONFIG_ARGS."""
+    ident = hashlib.sha256(_tool_id().encode()).hexdigest()[:12]
+    base = paths.BUILD / "tree" / f"config-{version}-{sanitizer or 'plain'}-{ident}"
+    site = base.with_suffix(".site")
+    site.parent.mkdir(parents=True, exist_ok=True)
+    site.write_text(f'test "$cache_file" = /dev/null && cache_file="{base}.cache"\n')
+    return site
+
+
+def _relocate(install: Path, old_prefix: str) -> None:
+    """Fix script shebangs of a finished build copied to a new prefix
+    (the interpreter itself finds its prefix from its own location)."""
+    new = str(install)
+    for script in (install / "bin").iterdir():
+        if script.is_symlink() or not script.is_file():
+            continue
+        with script.open("rb") as f:
+            head = f.read(2)
+        if head != b"#!":
+            continue
+        text = script.read_bytes()
+        first, _, rest = text.partition(b"\n")
+        if old_prefix.encode() in first:
+            script.write_bytes(first.replace(old_prefix.encode(), new.encode())
+                               + b"\n" + rest)
+
+
+def _cache_store(name: str, key: str, install: Path) -> None:
+    store = paths.install_cache()
+    store.mkdir(parents=True, exist_ok=True)
+    target = store / f"{name}-{key[:20]}"
+    if target.exists():
+        return
+    tmp = store / f".tmp-{name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(install, tmp, symlinks=True)
+    os.replace(tmp, target)
+    older = sorted((p for p in store.glob(f"{name}-*") if p != target),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in older[KEEP_CACHED - 1:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _cache_restore(name: str, key: str, install: Path) -> bool:
+    cached = paths.install_cache() / f"{name}-{key[:20]}"
+    stamp = read_stamp(cached)
+    if stamp.get("key") != key:
+        return False
+    tmp = install.with_name(f".restore-{install.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(cached, tmp, symlinks=True)
+    shutil.rmtree(install, ignore_errors=True)
+    os.replace(tmp, install)
+    _relocate(install, stamp["prefix"])
+    os.utime(cached)
+    return True
+
+
+def _compile_and_install(src: Path, obj: Path, install: Path, step: Step,
+                         args: list[str], *, stamp: dict, jobs: int | None,
+                         config_site: Path | None = None,
+                         sanitizer: str | None = None) -> Path:
+    """configure (only when its inputs changed), make, make install, stamp."""
+    env = build_env(sanitizer)
+    if config_site is not None:
+        env["CONFIG_SITE"] = str(config_site)
+    conf_id = _configure_id(src, args)
+    conf_stamp = obj / ".pep522-configure"
+    obj.mkdir(parents=True, exist_ok=True)
+    if not (obj / "Makefile").exists() or not conf_stamp.exists() \
+            or conf_stamp.read_text() != conf_id:
+        step("configuring")
+        step.run("configure", [str(src / "configure"), *args], obj, env)
+        conf_stamp.write_text(conf_id)
+    else:
+        step("configuring: unchanged, skipped")
+
+    jobs = jobs or os.cpu_count() or 1
+    step(f"compiling (make -j{jobs})")
+    step.run("make", ["make", f"-j{jobs}"], obj, env)
+
+    step(f"installing into {install}")
+    shutil.rmtree(install, ignore_errors=True)
+    step.run("make install", ["make", f"-j{jobs}", "install"], obj, env)
+    python = install / "bin" / "python3"
+    if not python.exists():
+        raise BuildError(f"make install produced no {python}; log: {step.log_path}")
+    stamp = stamp | {"prefix": str(install), "configure": args[1:]}
+    (install / STAMP).write_text(json.dumps(stamp, indent=1) + "\n")
+    return python
+
+
+@contextlib.contextmanager
+def _locked(name: str):
+    """One build of a given name at a time, across processes: a second
+    caller waits, then finds the build up to date."""
+    paths.LOGS.mkdir(parents=True, exist_ok=True)
+    with (paths.LOGS / f".{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def build(version: str, variant: str = "pep522", *, sanitizer: str | None = None,
+          tarball: Path | None = None, source: Path | None = None,
+          jobs: int | None = None, quiet: bool = False) -> Path:
+    """Build (or reuse) one interpreter; returns its ``bin/python3``."""
+    with _locked(paths.build_name(version, variant, sanitizer)):
+        return _build(version, variant, sanitizer=sanitizer, tarball=tarball,
+                      source=source, jobs=jobs, quiet=quiet)
+
+
+def _build(version: str, variant: str, *, sanitizer: str | None,
+           tarball: Path | None, source: Path | None,
+           jobs: int | None, quiet: bool) -> Path:
+    from .versions import release as lookup
+    if variant not in VARIANTS:
+        raise BuildError(f"unknown variant {variant!r}: choose from {', '.join(VARIANTS)}")
+    if sanitizer not in (None, *SANITIZERS):
+        raise BuildError(f"unknown sanitizer {sanitizer!r}: choose from "
+                         f"{', '.join(SANITIZERS)}")
+    rel = lookup(version)
+    name = paths.build_name(version, variant, sanitizer)
+    install = paths.install_dir(version, variant, sanitizer)
+    step = Step(paths.LOGS / f"{name}.log", quiet=quiet)
+
+    fetched = fetch.fetch(rel, tarball=tarball, source=source, log=step)
+    key = build_key(rel, variant, sanitizer, fetched)
+    python = install / "bin" / "python3"
+    if key and read_stamp(install).get("key") == key and python.exists():
+        step(f"up to date: {python}")
+        return python
+    if key and _cache_restore(name, key, install):
+        step(f"restored from the build cache: {python}")
+        return python
+
+    check_prerequisites()
+    tree = paths.tree_dir(version, variant, sanitizer)
+    src, obj = tree / "src", tree / "obj"
+    step(f"applying: {variant} tree of CPython {version}")
+    try:
+        changed = apply.prepare(fetched, variant, src, log=step)
+    except apply.ApplyError as exc:
+        raise BuildError(str(exc)) from None
+    step(f"applying: {changed} files changed in {src}")
+
+    _compile_and_install(src, obj, install, step, configure_args(install, sanitizer),
+                         config_site=_config_site(version, sanitizer), jobs=jobs,
+                         sanitizer=sanitizer,
+                         stamp={"key": key, "version": version, "variant": variant,
+                                "sanitizer": sanitizer})
+    if key:
+        _cache_store(name, key, install)
+    step(f"done: {python}")
+    return python
+
+
+def build_tree(prepared: Path, name: str, *, key: str, jobs: int | None = None,
+               quiet: bool = False) -> Path:
+    """Build a source tree prepared elsewhere (a distribution's patched tree,
+    say) into ``build/NAME/``, with the same configure arguments as
+    ``build()``. ``key`` names the tree's inputs: same key (and compiler),
+    nothing runs; otherwise the tree is synced into ``build/tree/NAME/src``
+    (only what differs is touched) and built there. One build of a name at
+    a time. Returns its ``bin/python3``."""
+    with _locked(name):
+        install = paths.BUILD / name
+        python = install / "bin" / "python3"
+        step = Step(paths.LOGS / f"{name}.log", quiet=quiet)
+        key = hashlib.sha256("\0".join([RECIPE, key, " ".join(configure_args(
+            Path("PREFIX"), None)), _tool_id()]).encode()).hexdigest()
+        if read_stamp(install).get("key") == key and python.exists():
+            step(f"up to date: {python}")
+            return python
+        check_prerequisites()
+        tree = paths.BUILD / "tree" / name
+        changed = apply.sync_tree(prepared, tree / "src")
+        step(f"applying: {changed} files changed in {tree / 'src'}")
+        _compile_and_install(tree / "src", tree / "obj", install, step,
+                             configure_args(install, None),
+                             stamp={"key": key, "name": name}, jobs=jobs)
+        step(f"done: {python}")
+        return python
