@@ -1,0 +1,299 @@
+"""Tests for os.urandom(), os.getrandom() and interpreter start-up while the
+system random number generator is not ready (PEP 522).
+
+Early at boot, getrandom(GRND_NONBLOCK) fails with EAGAIN until the kernel
+has collected enough entropy.  That cannot be waited for on a test machine,
+so the subprocess tests run the interpreter under a seccomp filter that
+makes getrandom() answer as such a kernel does (test.support.seccomp_helper).
+"""
+
+import errno
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import unittest
+from test import support
+from test.support import seccomp_helper
+
+
+NOT_READY = ('system random number generator is not ready; '
+             'see secrets.token_bytes()')
+WARNING_RE = re.compile(r'\Athe system random number generator is not ready;'
+                        r'.*untrusted data')
+
+
+def clean_env(**changes):
+    """os.environ without PYTHONHASHSEED (it skips the seeding under
+    test), updated with changes."""
+    env = dict(os.environ)
+    env.pop('PYTHONHASHSEED', None)
+    env.update(changes)
+    return env
+
+
+def run_python(mode, code, **changes):
+    return seccomp_helper.run_python(mode, '-c', code,
+                                     env=clean_env(**changes))
+
+
+def warning_lines(stderr):
+    """The start-up warnings in stderr, without their "Python: warning: "
+    prefix."""
+    prefix = 'Python: warning: '
+    return [line[len(prefix):] for line in stderr.splitlines()
+            if line.startswith(prefix)]
+
+
+@support.requires_subprocess()
+@seccomp_helper.requires_seccomp
+class URandomNotReadyTests(unittest.TestCase):
+    """os.urandom() and random.SystemRandom raise instead of blocking."""
+
+    def test_urandom_raises_blocking_io_error(self):
+        code = textwrap.dedent("""
+            import os
+            try:
+                os.urandom(16)
+            except BlockingIOError as exc:
+                print(exc.errno, exc.strerror, sep='\\n')
+            else:
+                print('no error')
+        """)
+        proc = run_python('never-ready', code)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.splitlines(),
+                         [str(errno.EAGAIN), NOT_READY])
+
+    def test_urandom_zero_bytes(self):
+        # Nothing to read, nothing to refuse.
+        proc = run_python('never-ready', 'import os; print(os.urandom(0))')
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout, "b''\n")
+
+    def test_systemrandom_raises(self):
+        code = textwrap.dedent("""
+            import random
+            rng = random.SystemRandom()
+            calls = {
+                'random': rng.random,
+                'getrandbits': lambda: rng.getrandbits(8),
+                'randbytes': lambda: rng.randbytes(8),
+                'randrange': lambda: rng.randrange(10),
+                'choice': lambda: rng.choice('abc'),
+                'shuffle': lambda: rng.shuffle([1, 2, 3]),
+                'sample': lambda: rng.sample(range(10), 3),
+                'uniform': lambda: rng.uniform(0, 1),
+            }
+            for name, call in calls.items():
+                try:
+                    call()
+                except BlockingIOError as exc:
+                    print(name, exc.errno)
+                else:
+                    print(name, 'no error')
+        """)
+        proc = run_python('never-ready', code)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        lines = proc.stdout.splitlines()
+        self.assertEqual(len(lines), 8)
+        for line in lines:
+            name, _, result = line.partition(' ')
+            with self.subTest(method=name):
+                self.assertEqual(result, str(errno.EAGAIN))
+
+    def test_getrandom_unusable_falls_back_to_dev_urandom(self):
+        # Kernels before 3.17 (ENOSYS) and old seccomp profiles (EPERM):
+        # the RNG's state is unknown, /dev/urandom is read as before.
+        if not os.path.exists('/dev/urandom'):
+            self.skipTest('no /dev/urandom')
+        for mode in ('enosys', 'eperm'):
+            with self.subTest(mode=mode):
+                proc = run_python(mode, 'import os; print(len(os.urandom(16)))')
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertEqual(proc.stdout, '16\n')
+                self.assertEqual(warning_lines(proc.stderr), [])
+
+
+@support.requires_subprocess()
+@seccomp_helper.requires_seccomp
+class StartupNotReadyTests(unittest.TestCase):
+    """Start-up and the random module neither block nor fail."""
+
+    code = 'import random; print(hash("abc"), random.random())'
+
+    def test_startup_warns_once(self):
+        proc = run_python('never-ready', self.code)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        warnings = warning_lines(proc.stderr)
+        self.assertEqual(len(warnings), 1, proc.stderr)
+        self.assertRegex(warnings[0], WARNING_RE)
+        # One line on stderr, nothing else: random seeds silently.
+        self.assertEqual(proc.stderr.count('\n'), 1, proc.stderr)
+
+    def test_no_warning_with_pythonhashseed(self):
+        outputs = set()
+        for _ in range(2):
+            proc = run_python('never-ready', self.code,
+                              PYTHONHASHSEED='1234')
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(proc.stderr, '')
+            outputs.add(proc.stdout.split()[0])
+        # The seed is the one asked for.
+        self.assertEqual(len(outputs), 1)
+
+    def test_seeds_differ_between_runs(self):
+        # The weaker seed still differs from one process to the next.
+        hashes = set()
+        randoms = set()
+        for _ in range(3):
+            proc = run_python('never-ready', self.code)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            h, r = proc.stdout.split()
+            hashes.add(h)
+            randoms.add(r)
+        self.assertEqual(len(hashes), 3)
+        self.assertEqual(len(randoms), 3)
+
+    def test_no_warning_when_rng_state_unknown(self):
+        for mode in ('enosys', 'eperm'):
+            with self.subTest(mode=mode):
+                proc = run_python(mode, self.code)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertEqual(proc.stderr, '')
+
+
+@support.requires_subprocess()
+@unittest.skipUnless(sys.platform.startswith('linux'), 'Linux only')
+class StartupFilesTests(unittest.TestCase):
+    """Which files a not-ready start-up opens, seen with strace."""
+
+    code = 'import random; random.random(); print(hash("abc"))'
+
+    def setUp(self):
+        self.strace_path = shutil.which('strace')
+        if self.strace_path is None:
+            self.skipTest('needs strace to see what the interpreter opens')
+        proc = subprocess.run([self.strace_path, '-o', os.devnull, 'true'],
+                              capture_output=True, text=True)
+        if proc.returncode:
+            self.skipTest('strace cannot trace here: %s'
+                          % proc.stderr.strip())
+
+    def run_traced(self, *strace_args, mode='ready'):
+        """Run self.code under strace, both under the filter of mode;
+        return the completed process and the open() calls made after the
+        last execve()."""
+        with tempfile.TemporaryDirectory() as tmp:
+            log = os.path.join(tmp, 'strace.log')
+            cmd = [self.strace_path, '-f', '-qq', '-o', log,
+                   '-e', 'trace=execve,open,openat,openat2,getrandom',
+                   *strace_args,
+                   sys.executable, '-c', self.code]
+            proc = subprocess.run(cmd, capture_output=True, text=True,
+                                  env=clean_env(),
+                                  preexec_fn=seccomp_helper.installer(mode))
+            with open(log, encoding='utf-8', errors='replace') as f:
+                lines = f.readlines()
+        execs = [i for i, line in enumerate(lines)
+                 if 'execve(' in line and ' = 0' in line]
+        self.assertTrue(execs, 'no execve() in the strace log')
+        opens = [line for line in lines[execs[-1]:] if 'open' in line]
+        return proc, opens
+
+    def dev_urandom_opens(self, opens):
+        return [line for line in opens if '"/dev/urandom"' in line]
+
+    @seccomp_helper.requires_seccomp
+    def test_no_dev_urandom_at_not_ready_startup(self):
+        proc, opens = self.run_traced(mode='never-ready')
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(self.dev_urandom_opens(opens), [])
+        self.assertEqual(len(warning_lines(proc.stderr)), 1, proc.stderr)
+
+    def test_weak_seed_without_grnd_insecure(self):
+        # Every getrandom() fails with EAGAIN, GRND_INSECURE included, as
+        # with kernels before 5.6 (which answer EINVAL to that flag): the
+        # seeds come from AT_RANDOM, clocks, pid and ASLR.
+        args = ['-e', 'inject=getrandom:error=EAGAIN']
+        proc = subprocess.run([self.strace_path, '-o', os.devnull, *args,
+                               'true'], capture_output=True, text=True)
+        if proc.returncode:
+            self.skipTest('strace cannot inject errors: %s'
+                          % proc.stderr.strip())
+        hashes = set()
+        for _ in range(3):
+            proc, opens = self.run_traced(*args)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(self.dev_urandom_opens(opens), [])
+            self.assertEqual(len(warning_lines(proc.stderr)), 1,
+                             proc.stderr)
+            hashes.add(proc.stdout)
+        self.assertEqual(len(hashes), 3)
+
+
+@unittest.skipUnless(hasattr(os, 'getrandom'), 'need os.getrandom()')
+class GetrandomGILTests(unittest.TestCase):
+
+    def test_blocking_getrandom_releases_gil(self):
+        # While os.getrandom() waits in the kernel for the RNG, other
+        # threads must run.  A kernel that is not ready cannot be staged
+        # here, but a large request keeps the same blocking call busy in
+        # the kernel long enough to see whether they do.
+        state = seccomp_helper.rng_state()
+        if state in ('enosys', 'eperm'):
+            self.skipTest(f'getrandom() fails here with {state.upper()}')
+        # Wait for the RNG first, so as not to measure the wait below.
+        os.getrandom(1)
+        size = 1 << 20
+        while True:
+            start = time.perf_counter()
+            os.getrandom(size)
+            elapsed = time.perf_counter() - start
+            if elapsed >= 0.1 or size >= 256 << 20:
+                break
+            size *= 2
+        if elapsed < 0.02:
+            self.skipTest('getrandom() returns too fast to measure')
+
+        ticks = []
+        stop = threading.Event()
+
+        def ticker():
+            while not stop.is_set():
+                ticks.append(time.perf_counter())
+                time.sleep(0.001)
+
+        thread = threading.Thread(target=ticker)
+        thread.start()
+        try:
+            while not ticks:
+                time.sleep(0.001)
+            start = time.perf_counter()
+            os.getrandom(size)
+            end = time.perf_counter()
+        finally:
+            stop.set()
+            thread.join()
+        during = [t for t in ticks if start < t < end]
+        # Holding the GIL, the call lets the ticker in at most at its very
+        # start and end; without it, the ticker runs all along.
+        self.assertGreaterEqual(
+            len(during), 10,
+            f'{len(during)} ticks during a {end - start:.3f} s call')
+
+    def test_nonblocking_getrandom(self):
+        state = seccomp_helper.rng_state()
+        if state != 'ready':
+            self.skipTest('needs a ready system random number generator; '
+                          f'getrandom(GRND_NONBLOCK) here: {state}')
+        self.assertEqual(len(os.getrandom(16, os.GRND_NONBLOCK)), 16)
+
+
+if __name__ == '__main__':
+    unittest.main()
