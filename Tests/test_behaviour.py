@@ -1,0 +1,111 @@
+"""The behaviour table: stock and patched differ exactly where PEP 522 says.
+
+One session-scoped run fills the table for every supported release, mode and
+variant (and CPython's own focus tests under the not-ready modes); it is
+written to build/out/behaviour.md/.json, and each test below asserts one
+expected difference or sameness on it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import SUPPORTED
+from pep522_harness import behaviour, regrtest
+
+REGRTEST_MODES = ("never-ready", "enosys", "ready-on-wait")
+
+
+@pytest.fixture(scope="session")
+def table():
+    data = behaviour.collect(list(SUPPORTED), list(behaviour.MODES))
+    outcomes = [regrtest.run(v, variant, mode, regrtest.default_tests(), jobs=2,
+                             timeout=600, rerun=False)
+                for v in SUPPORTED for mode in REGRTEST_MODES
+                for variant in behaviour.VARIANTS]
+    behaviour.add_regrtest(data, outcomes)
+    path = behaviour.write(data)
+    print(f"\nbehaviour table: {path}")
+    return data
+
+
+def text(table, version, mode, variant, row):
+    return behaviour.cell(table, version, mode, variant, row)["text"]
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+def test_ready_rng_changes_nothing_but_the_new_function(table, version):
+    for row in behaviour.ROWS:
+        stock = text(table, version, "ready", "stock", row)
+        patched = text(table, version, "ready", "pep522", row)
+        if row == "wait_for_system_rng":
+            assert (stock, patched) == ("absent", "ok")
+        else:
+            assert stock == patched, row
+    assert text(table, version, "ready", "pep522", "start-up warning") == "silent"
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+def test_never_ready_urandom_raises_instead_of_returning(table, version):
+    for row in ("os.urandom", "SystemRandom"):
+        assert text(table, version, "never-ready", "stock", row) == "ok"
+        assert text(table, version, "never-ready", "pep522", row) == "raises EAGAIN"
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+@pytest.mark.parametrize("mode", ["never-ready", "ready-on-wait"])
+def test_secrets_never_raises(table, version, mode):
+    for variant in behaviour.VARIANTS:
+        assert text(table, version, mode, variant, "secrets").startswith("ok")
+    assert text(table, version, mode, "pep522", "wait_for_system_rng").startswith("ok")
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+def test_start_up_warns_and_never_reads_dev_urandom(table, version):
+    assert text(table, version, "never-ready", "stock", "start-up warning") == "silent"
+    patched = behaviour.cell(table, version, "never-ready", "pep522", "start-up warning")
+    assert patched["text"] == "warns" and patched["lines"] == 1
+    stock_opens = behaviour.cell(table, version, "never-ready", "stock", "/dev/urandom opens")
+    patched_opens = behaviour.cell(table, version, "never-ready", "pep522", "/dev/urandom opens")
+    assert stock_opens["count"] >= 1
+    assert patched_opens["count"] == 0
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+@pytest.mark.parametrize("mode", ["never-ready", "ready-on-wait", "enosys", "eperm"])
+def test_random_seeds_silently(table, version, mode):
+    for variant in behaviour.VARIANTS:
+        assert text(table, version, mode, variant, "random seeding") == "ok"
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+def test_ready_on_wait_stock_blocks_patched_raises_then_waits(table, version):
+    stock = behaviour.cell(table, version, "ready-on-wait", "stock", "os.urandom")
+    assert stock["kind"] == "ok" and stock["s"] >= 0.05      # held until ready
+    patched = behaviour.cell(table, version, "ready-on-wait", "pep522", "os.urandom")
+    assert patched["text"] == "raises EAGAIN" and patched["s"] < 0.05
+    waited = behaviour.cell(table, version, "ready-on-wait", "pep522", "wait_for_system_rng")
+    assert waited["kind"] == "ok" and waited["s"] >= 0.05
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+@pytest.mark.parametrize("mode", ["enosys", "eperm"])
+def test_without_getrandom_both_fall_back_to_dev_urandom(table, version, mode):
+    for row in ("os.urandom", "SystemRandom", "secrets", "start-up warning"):
+        assert text(table, version, mode, "stock", row) == \
+            text(table, version, mode, "pep522", row), row
+    assert text(table, version, mode, "pep522", "os.urandom") == "ok"
+    assert text(table, version, mode, "pep522", "start-up warning") == "silent"
+    for variant in behaviour.VARIANTS:
+        assert behaviour.cell(table, version, mode, variant, "/dev/urandom opens")["count"] >= 1
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+@pytest.mark.parametrize("mode", REGRTEST_MODES)
+def test_no_new_regrtest_failures(table, version, mode):
+    stock = set(behaviour.cell(table, version, mode, "stock", "regrtest failures")["failed"])
+    patched = set(behaviour.cell(table, version, mode, "pep522", "regrtest failures")["failed"])
+    assert patched <= stock, f"new failures with the patch set: {sorted(patched - stock)}"
+    ours = set(regrtest.added_test_modules())
+    assert ours and not ours & patched, f"our own tests fail under {mode}"
+    assert ours <= stock, "our tests pass on stock: they would not prove the change"

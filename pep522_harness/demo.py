@@ -1,0 +1,69 @@
+"""The main job's closing demonstration: stock and patched side by side
+while the kernel RNG is faked as not ready.
+
+    python -m pep522_harness.demo [--cpython VERSION]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+
+from . import build
+from .versions import DEFAULT_VERSION
+
+URANDOM = ("import os\n"
+           "try:\n"
+           "    print('os.urandom(16) ->', os.urandom(16).hex())\n"
+           "except BlockingIOError as exc:\n"
+           "    print('os.urandom(16) -> BlockingIOError:', exc)\n")
+SECRETS = ("import os, secrets, time\n"
+           "t = time.monotonic()\n"
+           "secrets.token_bytes(32)\n"
+           "print(f'secrets.token_bytes(32) -> 32 bytes after "
+           "{time.monotonic() - t:.2f} s')\n"
+           "print('then os.urandom(16) ->', os.urandom(16).hex())\n")
+
+
+@dataclass(frozen=True)
+class Scene:
+    title: str
+    mode: str
+    code: str
+
+
+SCENES = (
+    Scene("RNG never ready: start-up and os.urandom() (the fake lets stock's "
+          "blocking read through; a real not-ready kernel would hold it)",
+          "never-ready", URANDOM),
+    Scene("RNG ready 0.3 s after someone waits: secrets", "ready-on-wait=0.3", SECRETS),
+)
+
+
+def run_scene(python: str, scene: Scene) -> str:
+    cmd = [sys.executable, "-m", "pep522_harness.fakerng", scene.mode, "--",
+           python, "-c", scene.code]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    out = (proc.stderr + proc.stdout).strip()
+    return out or f"(exit {proc.returncode}, no output)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="nox -s demo --")
+    p.add_argument("--cpython", default=DEFAULT_VERSION)
+    args = p.parse_args(argv)
+    pythons = {v: str(build.build(args.cpython, v, quiet=True))
+               for v in ("stock", "pep522")}
+    for scene in SCENES:
+        print(f"\n== {scene.title}  (fakerng {scene.mode})")
+        for variant, python in pythons.items():
+            print(f"-- CPython {args.cpython} {variant}:")
+            print(textwrap.indent(run_scene(python, scene), "   "))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""Run CPython's own regression tests under a faked RNG mode, stock and
+patched, and compare the outcome of every test module.
+
+    python -m pep522_harness.regrtest --cpython V --mode M [--full]
+        [--sanitizer address|undefined] [TEST ...]
+
+With ``--sanitizer`` the runs use the ASan or UBSan builds instead, and every
+sanitizer report of the run's whole process tree is written to its own file
+(``log_path``) and listed in the outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import apply, build, paths
+from .versions import DEFAULT_VERSION
+
+# The modules issue-level runs use: what PEP 522 touches, plus its neighbours.
+FOCUS = ("test_os", "test_secrets", "test_random", "test_hash", "test_cmd_line",
+         "test_uuid", "test_tempfile")
+CATEGORIES = ("failed", "skipped", "resource_denied", "flaky", "env_changed",
+              "no_tests_run", "interrupted")
+_HEADER = re.compile(r"^(\d+) (.+):$")
+_KIND = {  # regrtest's section titles -> our categories
+    "failed": "failed", "failed again": "failed", "skipped": "skipped",
+    "skipped (resource denied)": "resource_denied",
+    "altered the execution environment": "env_changed",
+    "altered the execution environment (env changed)": "env_changed",
+    "re-run": "flaky", "run no tests": "no_tests_run",
+    "omitted": "interrupted", "not run": "interrupted",
+}
+
+
+def added_test_modules() -> list[str]:
+    """The test modules the patch set adds (Lib/test/test_*.py)."""
+    return sorted(p.stem for p in map(Path, map(str, apply.added_files()))
+                  if p.parent.as_posix() == "Lib/test" and p.name.startswith("test_")
+                  and p.suffix == ".py")
+
+
+def default_tests() -> list[str]:
+    return [*FOCUS, *added_test_modules()]
+
+
+@dataclass
+class Outcome:
+    version: str
+    variant: str
+    mode: str
+    command: list[str]
+    wall_s: float
+    returncode: int
+    status: dict[str, str] = field(default_factory=dict)   # module -> status
+    sanitizer: str | None = None
+    sanitizer_reports: list[str] = field(default_factory=list)   # report files
+
+    def modules(self, status: str) -> list[str]:
+        return sorted(m for m, s in self.status.items() if s == status)
+
+
+def parse_summary(text: str, selected: list[str]) -> dict[str, str]:
+    """Module -> passed|failed|skipped|flaky|... from regrtest's summary."""
+    found: dict[str, str] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = _HEADER.match(lines[i].strip())
+        if not m:
+            i += 1
+            continue
+        # "1 test failed", "2 re-run tests": drop the first test/tests word.
+        words = m.group(2).lower().split()
+        for i_word, word in enumerate(words):
+            if word in ("test", "tests"):
+                del words[i_word]
+                break
+        kind = _KIND.get(" ".join(words))
+        i += 1
+        names: list[str] = []
+        while i < len(lines) and lines[i].startswith("    "):
+            names += lines[i].split()
+            i += 1
+        if kind is None:
+            continue
+        for name in names:
+            # "failed again" wins over "re-run"; a re-run that passed is flaky.
+            if kind == "flaky" and found.get(name) == "failed":
+                continue
+            found[name] = kind
+    return {t: found.get(t, "passed") for t in selected} | {
+        t: s for t, s in found.items() if t not in selected}
+
+
+def list_tests(python: Path, tests: list[str], full: bool) -> list[str]:
+    if not full:
+        return list(tests)
+    out = subprocess.run([str(python), "-m", "test", "--list-tests"],
+                         capture_output=True, text=True, check=True).stdout
+    return [t for t in out.split() if t.startswith("test_")]
+
+
+def sanitizer_env(sanitizer: str | None, report_dir: Path) -> dict[str, str]:
+    """The environment of a run: the build's sanitizer options (CPython's own),
+    plus a report file per process in ``report_dir`` and UBSan's stacks."""
+    env = dict(os.environ)
+    if sanitizer is None:
+        return env
+    env |= build.SANITIZER_ENV[sanitizer]
+    if sanitizer == "address":
+        env["ASAN_OPTIONS"] += f":log_path={report_dir / 'asan'}"
+    else:
+        env["UBSAN_OPTIONS"] = f"print_stacktrace=1:log_path={report_dir / 'ubsan'}"
+    return env
+
+
+def run(version: str, variant: str, mode: str, tests: list[str], *,
+        full: bool = False, jobs: int = 2, timeout: int = 900,
+        rerun: bool = True, log_dir: Path | None = None,
+        sanitizer: str | None = None) -> Outcome:
+    python = build.build(version, variant, sanitizer=sanitizer, quiet=True)
+    selected = list_tests(python, tests, full)
+    cmd = [sys.executable, "-m", "pep522_harness.fakerng", mode, "--",
+           str(python), "-m", "test", f"-j{jobs}", f"--timeout={timeout}"]
+    if rerun:
+        cmd.append("-w")
+    cmd += [] if full else selected
+    log_dir = log_dir or paths.LOGS
+    log_dir.mkdir(parents=True, exist_ok=True)
+    tag = paths.build_name(version, variant, sanitizer).removeprefix("cpython-")
+    log = log_dir / f"regrtest-{tag}-{mode}{'-full' if full else ''}.log"
+    report_dir = log.with_suffix(".reports")
+    shutil.rmtree(report_dir, ignore_errors=True)
+    if sanitizer:
+        report_dir.mkdir()
+    start = time.monotonic()
+    with log.open("w") as f:
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL,
+                              env=sanitizer_env(sanitizer, report_dir))
+    wall = time.monotonic() - start
+    status = parse_summary(log.read_text(errors="replace"), selected)
+    reports = sorted(str(p) for p in report_dir.glob("*")) if sanitizer else []
+    return Outcome(version, variant, mode, cmd[3:], round(wall, 1),
+                   proc.returncode, status, sanitizer, reports)
+
+
+def compare(stock: Outcome, patched: Outcome) -> list[dict[str, str]]:
+    names = sorted(set(stock.status) | set(patched.status))
+    return [{"test": n, "stock": stock.status.get(n, "absent"),
+             "pep522": patched.status.get(n, "absent")}
+            for n in names if stock.status.get(n) != patched.status.get(n)]
+
+
+def report(outcomes: list[Outcome], out: Path) -> dict:
+    by = {(o.variant, o.mode): o for o in outcomes}
+    modes = sorted({o.mode for o in outcomes})
+    data: dict = {"version": outcomes[0].version, "modes": {}}
+    san = outcomes[0].sanitizer
+    data["sanitizer"] = san
+    title = f"# CPython {data['version']}: regression tests, stock vs pep522"
+    lines = [title + (f" ({san} sanitizer)" if san else ""), ""]
+    for mode in modes:
+        s, p = by.get(("stock", mode)), by.get(("pep522", mode))
+        entry: dict = {}
+        for o in (s, p):
+            if o:
+                entry[o.variant] = {"wall_s": o.wall_s, "returncode": o.returncode,
+                                    "failed": o.modules("failed"),
+                                    "flaky": o.modules("flaky"),
+                                    "command": " ".join(o.command),
+                                    "sanitizer_reports": o.sanitizer_reports}
+        entry["differ"] = compare(s, p) if s and p else []
+        entry["flaky"] = sorted(set((s.modules("flaky") if s else []) +
+                                    (p.modules("flaky") if p else [])))
+        entry["wall_s"] = round(sum(o.wall_s for o in (s, p) if o), 1)
+        data["modes"][mode] = entry
+        lines += [f"## mode `{mode}`", "",
+                  "| test | stock | pep522 |", "|---|---|---|"]
+        lines += [f"| {d['test']} | {d['stock']} | {d['pep522']} |"
+                  for d in entry["differ"]] or ["| (no difference) | | |"]
+        for o in (s, p):
+            if o:
+                lines.append(f"\n{o.variant}: {len(o.status)} modules, failed "
+                             f"{', '.join(o.modules('failed')) or 'none'}; "
+                             f"wall {o.wall_s} s" + (
+                                 f"; sanitizer reports: "
+                                 f"{', '.join(o.sanitizer_reports) or 'none'}"
+                                 if o.sanitizer else ""))
+        lines.append("")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(
+        data | {"runs": [asdict(o) for o in outcomes]}, indent=1) + "\n")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="nox -s regrtest --")
+    p.add_argument("--cpython", default=DEFAULT_VERSION)
+    p.add_argument("--mode", action="append", help="fake RNG mode (repeatable; "
+                   "default never-ready)")
+    p.add_argument("--variant", choices=("stock", "pep522", "both"), default="both")
+    p.add_argument("--full", action="store_true", help="the whole suite")
+    p.add_argument("-j", "--jobs", type=int, default=2)
+    p.add_argument("--timeout", type=int, default=900, help="per test, seconds")
+    p.add_argument("--sanitizer", choices=sorted(build.SANITIZERS),
+                   help="run the ASan or UBSan builds (nox -s build -- --sanitizer)")
+    p.add_argument("tests", nargs="*", help=f"default: {' '.join(FOCUS)} + ours")
+    args = p.parse_args(argv)
+    tests = args.tests or default_tests()
+    variants = ("stock", "pep522") if args.variant == "both" else (args.variant,)
+    outcomes = []
+    for mode in args.mode or ["never-ready"]:
+        for variant in variants:
+            print(f"regrtest: CPython {args.cpython} {variant}"
+                  f"{f' ({args.sanitizer})' if args.sanitizer else ''} under {mode} ...",
+                  flush=True)
+            o = run(args.cpython, variant, mode, tests, full=args.full,
+                    jobs=args.jobs, timeout=args.timeout, sanitizer=args.sanitizer)
+            print(f"  {len(o.status)} modules, failed: "
+                  f"{' '.join(o.modules('failed')) or 'none'}; {o.wall_s} s"
+                  + (f"; {len(o.sanitizer_reports)} sanitizer report files"
+                     if args.sanitizer else ""))
+            outcomes.append(o)
+    name = (f"regrtest-{args.cpython}{f'-{args.sanitizer}' if args.sanitizer else ''}"
+            f"{'-full' if args.full else ''}")
+    data = report(outcomes, paths.OUT / name)
+    for mode, entry in data["modes"].items():
+        print(f"{mode}: {len(entry['differ'])} tests differ between stock and pep522")
+    print(f"report: {paths.OUT / name}.md (and .json)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
