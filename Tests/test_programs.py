@@ -1,0 +1,307 @@
+"""Real programs, stock against patched, under never-ready and ready-on-wait.
+
+One session-scoped run fills the program rows of the impact table for 3.13.5
+(and the stdlib-import row for every supported release); it is written to
+build/out/impact-test.md/.json, and each test below asserts one expected
+difference or sameness.  Expected, from PEP 522 and issue 9's decisions:
+
+* stock never raises: it blocks (on a kernel that never gets ready it hangs);
+* patched never raises either, except where the program calls os.urandom,
+  SystemRandom or uuid4 itself: no import raises or blocks, and what needs a
+  secret (multiprocessing's authkey and challenges, secrets) waits when it
+  needs it.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import zipfile
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+
+from conftest import REPO, SUPPORTED
+from pep522_harness import impact, paths, programs
+
+VERSION = "3.13.5"
+MODES = programs.MODES
+PEP_AS_PRINTED = "PEP fallback snippet (as printed)"
+CONTRACT = "uuid.uuid4()"       # raises on patched: PEP 522's public contract
+
+
+@pytest.fixture(scope="session")
+def table(tmp_path_factory) -> dict[str, dict[str, programs.Cell]]:
+    out = paths.OUT / "impact-test.json"
+    out.unlink(missing_ok=True)
+    data = programs.run([VERSION], list(MODES), work=tmp_path_factory.mktemp("programs"))
+    others = [v for v in SUPPORTED if v != VERSION]
+    if others:
+        data["stdlib imports"].update(programs.run(
+            others, ["never-ready"], ["stdlib imports"],
+            work=tmp_path_factory.mktemp("programs-other"))["stdlib imports"])
+    from dataclasses import asdict
+    for name, cells in data.items():
+        impact.record(name, "program", programs.program(name).what,
+                      {c: asdict(cell) for c, cell in cells.items()},
+                      "pytest Tests/test_programs.py", path=out)
+    md = impact.write(docs=False, path=out)
+    print(f"\nprogram rows: {md}")
+    return data
+
+
+def cell(table, name: str, variant: str, mode: str, version: str = VERSION) -> programs.Cell:
+    return table[name][programs.column(version, variant, mode)]
+
+
+def describe(c: programs.Cell) -> str:
+    return f"{c.text}\n{c.detail[-1500:]}"
+
+
+PROGRAM_NAMES = [p.name for p in programs.PROGRAMS]
+
+
+# -- what stock and patched do ----------------------------------------------------
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", PROGRAM_NAMES)
+def test_stock_never_raises(table, name, mode):
+    c = cell(table, name, "stock", mode)
+    assert c.kind != "raises", describe(c)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", [n for n in PROGRAM_NAMES
+                                  if n not in (PEP_AS_PRINTED, CONTRACT)])
+def test_patched_programs_do_their_job(table, name, mode):
+    c = cell(table, name, "pep522", mode)
+    assert c.kind in ("works", "waits", "blocks"), describe(c)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_uuid4_raises_at_once_instead_of_waiting(table, mode):
+    stock = cell(table, CONTRACT, "stock", mode)
+    assert stock.kind == ("blocks" if mode == "never-ready" else "waits"), describe(stock)
+    patched = cell(table, CONTRACT, "pep522", mode)
+    assert patched.kind == "raises" and patched.where.startswith("uuid.py:"), describe(patched)
+    assert patched.waited == 0
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+def test_no_stdlib_import_fails_or_blocks_on_patched(table, version):
+    c = cell(table, "stdlib imports", "pep522", "never-ready", version)
+    assert c.kind == "works", (c.text, c.extra.get("failures"), c.extra.get("blocking"))
+    assert not c.extra["failures"] and not c.extra["blocking"]
+    assert c.extra["imported"] > 500
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+def test_stock_blocks_at_import_multiprocessing(table, version):
+    c = cell(table, "stdlib imports", "stock", "never-ready", version)
+    assert c.kind == "blocks", c.text
+    assert any(m.startswith(("multiprocessing", "concurrent.futures"))
+               for m in c.extra["blocking"]), c.extra["blocking"]
+
+
+def test_no_import_waits_on_patched(table):
+    assert cell(table, "stdlib imports", "pep522", "ready-on-wait").kind == "works"
+    assert cell(table, "stdlib imports", "stock", "ready-on-wait").kind == "waits"
+
+
+@pytest.mark.parametrize("variant", programs.VARIANTS)
+def test_pool_map_finishes_when_the_rng_gets_ready(table, variant):
+    c = cell(table, "multiprocessing.Pool", variant, "ready-on-wait")
+    assert c.kind in ("works", "waits"), describe(c)
+
+
+@pytest.mark.parametrize("name", ["multiprocessing.Pool", "ProcessPoolExecutor"])
+def test_pool_waits_for_its_key_when_workers_start(table, name):
+    # Stock draws the authkey when multiprocessing is imported; patched when
+    # the first worker starts (its children share the key): both wait for a
+    # kernel that is not ready, and neither raises (the import difference is
+    # the stdlib-imports row).
+    for variant in programs.VARIANTS:
+        c = cell(table, name, variant, "never-ready")
+        assert c.kind == "blocks", (variant, describe(c))
+
+
+@pytest.mark.parametrize("name", ["multiprocessing.Manager", "multiprocessing.Pool (spawn)"])
+def test_authkey_and_challenges_wait_for_the_rng(table, name):
+    assert cell(table, name, "pep522", "ready-on-wait").kind == "waits"
+    assert cell(table, name, "pep522", "never-ready").kind == "blocks"
+
+
+@pytest.mark.parametrize("name", ["tempfile", "email MIME boundary", "logging rotating file",
+                                  "http.server", "asyncio echo"])
+@pytest.mark.parametrize("mode", MODES)
+def test_programs_that_need_no_secret_never_wait(table, name, mode):
+    for variant in programs.VARIANTS:
+        assert cell(table, name, variant, mode).kind == "works", (variant, describe(
+            cell(table, name, variant, mode)))
+
+
+@pytest.mark.parametrize("name", ["ssl.create_default_context", "venv + ensurepip",
+                                  "pip install (local wheel)"])
+def test_openssl_waits_on_both(table, name):
+    # SSL_CTX_new seeds OpenSSL's generator with a blocking getrandom():
+    # neither stock nor the patch set can make it raise (audit.toml).
+    for variant in programs.VARIANTS:
+        assert cell(table, name, variant, "ready-on-wait").kind == "waits", variant
+        assert cell(table, name, variant, "never-ready").kind == "blocks", variant
+
+
+def test_systemd_recipe(table):
+    for mode in MODES:
+        stock = cell(table, "systemd recipe", "stock", mode)
+        assert stock.kind == "fails" and "wait_for_system_rng" in stock.text
+    waited = cell(table, "systemd recipe", "pep522", "ready-on-wait")
+    assert waited.kind == "waits" and waited.waited >= 0.05
+    assert cell(table, "systemd recipe", "pep522", "never-ready").kind == "blocks"
+
+
+def test_fallback_snippets(table):
+    for variant in programs.VARIANTS:
+        for mode in MODES:
+            printed = cell(table, PEP_AS_PRINTED, variant, mode)
+            assert printed.kind == "fails" and "ModuleNotFoundError" in printed.text
+            working = cell(table, "fallback snippet (working)", variant, mode)
+            assert working.kind in ("waits", "blocks"), describe(working)
+
+
+# -- the snippet our docs show -----------------------------------------------------
+
+def test_docs_show_the_working_fallback_snippet():
+    readme = (REPO / "README.md").read_text()
+    assert programs.FALLBACK_SNIPPET in readme
+    ast.parse(programs.FALLBACK_SNIPPET)
+    # The PEP's own parses too, but names modules that cannot exist.
+    tree = ast.parse(programs.PEP_FALLBACK_SNIPPET)
+    names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert names == ["secrets.token_bytes", "os.urandom"]
+
+
+def test_fallback_snippet_runs_here():
+    namespace: dict = {}
+    exec(programs.FALLBACK_SNIPPET, namespace)
+    assert len(namespace["_get_random_bytes"](8)) == 8
+
+
+# -- the parsers the cells rest on ------------------------------------------------
+
+TRACEBACK = '''\
+Traceback (most recent call last):
+  File "/x/bin/drv.py", line 2, in <module>
+    import multiprocessing
+  File "/x/lib/python3.13/multiprocessing/process.py", line 402, in __init__
+    self._config = {'authkey': AuthenticationString(os.urandom(32)),
+                                                    ~~~~~~~~~~^^^^
+BlockingIOError: [Errno 11] system random number generator is not ready
+'''
+
+
+def test_blocking_frame_is_the_innermost_frame():
+    assert programs.blocking_frame(TRACEBACK) == "multiprocessing/process.py:402 (__init__)"
+    assert programs.blocking_frame(TRACEBACK.replace("BlockingIOError", "ValueError")) is None
+    site = TRACEBACK.replace("lib/python3.13/multiprocessing",
+                             "lib/python3.13/site-packages/passlib")
+    assert programs.blocking_frame(site) == "passlib/process.py:402 (__init__)"
+    chained = TRACEBACK.replace("process.py", "first.py") + (
+        "\nDuring handling of the above exception, another exception occurred:\n\n"
+        + TRACEBACK.replace("line 402", "line 433"))
+    assert programs.blocking_frame(chained) == "multiprocessing/process.py:433 (__init__)"
+    via = programs.blocking_frame(TRACEBACK.replace("/x/bin/drv.py", "/p/src/app.py"),
+                                  root=Path("/p/src"))
+    assert via == "multiprocessing/process.py:402 (__init__) via app.py:2 (<module>)"
+
+
+def test_blocking_getrandom_calls_from_strace():
+    trace = "\n".join([
+        '12 getrandom("\\x01"..., 32, 0) = 32',
+        '12 getrandom(""..., 16, GRND_NONBLOCK) = -1 EAGAIN (Resource temporarily unavailable)',
+        '12 getrandom(""..., 24, GRND_INSECURE) = 24',
+        '13 getrandom(0x7ffd1234, 48, 0 <unfinished ...>',
+        '13 <... getrandom resumed>) = 48',
+        '14 getrandom("a, b", 8, GRND_RANDOM) = 8',
+        '15 getrandom( <unfinished ...>',
+        '15 <... getrandom resumed>""..., 1, 0) = 1',
+    ])
+    assert programs.blocking_getrandom_calls(trace) == 4
+
+
+def test_held_seconds_from_the_launcher_log():
+    log = "\n".join(json.dumps(e) for e in [
+        {"t": 0.01, "event": "eagain", "pid": 1, "flags": 1},
+        {"t": 0.02, "event": "hold", "pid": 1, "flags": 0},
+        {"t": 0.03, "event": "hold", "pid": 2, "flags": 0},
+        {"t": 0.12, "event": "ready", "held": 2}])
+    assert programs.held_seconds(log) == (0.1, 2)
+    assert programs.held_seconds("") == (0.0, 0)
+
+
+def test_import_markers_attribute_blocking_calls():
+    trace = "\n".join([
+        '5 write(3, "IMPORT json\\n", 12) = 12',
+        '5 write(3, "IMPORT multiprocessing\\n", 23) = 23',
+        '5 getrandom("\\x00"..., 32, 0) = 32',
+        '5 write(3, "IMPORT ssl\\n", 11) = 11'])
+    assert programs.attribute_blocking(trace) == {"multiprocessing": 1}
+
+
+def test_tiny_wheel_is_a_wheel(tmp_path):
+    wheel = programs.make_wheel(tmp_path)
+    assert wheel.name == "pep522_tiny-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        record = zf.read("pep522_tiny-1.0.dist-info/RECORD").decode()
+    assert {"pep522_tiny/__init__.py", "pep522_tiny-1.0.dist-info/WHEEL"} <= names
+    assert all(n in record for n in names)
+
+
+def test_junit_outcomes_and_frames(tmp_path):
+    xml = tmp_path / "junit.xml"
+    xml.write_text(f"""<testsuites><testsuite>
+ <testcase classname="t.A" name="ok"/>
+ <testcase classname="t.A" name="boom"><failure message="x">{escape(TRACEBACK)}</failure></testcase>
+ <testcase classname="t.A" name="other"><error message="y">ValueError</error></testcase>
+ <testcase classname="t.A" name="skip"><skipped message="z"/></testcase>
+</testsuite></testsuites>""")
+    outcomes, frames = impact.parse_junit(xml)
+    assert outcomes == {"t.A::ok": "passed", "t.A::boom": "failed",
+                        "t.A::other": "error", "t.A::skip": "skipped"}
+    assert frames == {"t.A::boom": "multiprocessing/process.py:402 (__init__)"}
+    stock = impact.TestRun("stock", "never-ready", 0, 1.0,
+                           {k: "passed" for k in outcomes})
+    patched = impact.TestRun("pep522", "never-ready", 1, 1.0, outcomes, frames)
+    changed = impact.compare(stock, patched)
+    assert [c["test"] for c in changed] == ["t.A::boom", "t.A::other", "t.A::skip"]
+    assert patched.cell()["kind"] == "raises"
+    assert stock.cell()["text"] == "works (4 passed)"
+
+
+def test_strace_pids_follow_our_interpreters():
+    trace = "\n".join([
+        '10 execve("/usr/bin/tox", ["tox"], 0x1 /* 3 vars */) = 0',
+        '10 clone3({flags=CLONE_VM}, 88) = 11',
+        '11 execve("/usr/local/bin/python3", ["python3"], 0x1) = -1 ENOENT (No such file)',
+        '11 execve("/b/cpython-3.13.5-pep522/bin/python3", ["python3"], 0x1) = 0',
+        '11 clone(child_stack=NULL, flags=SIGCHLD <unfinished ...>',
+        '11 <... clone resumed>, child_tidptr=0x7f) = 12',
+        '10 clone(child_stack=NULL, flags=SIGCHLD) = 13',
+        '12 getrandom("", 32, 0) = 32'])
+    assert impact._pids_of(trace, ("/b",)) == {"11", "12"}
+
+
+def test_tox_config_runs_our_interpreters():
+    project = impact.PROJECTS["shortuuid"]
+    ini = impact.tox_ini(project, {"stock": Path("/b/stock/bin/python3"),
+                                   "pep522": Path("/b/pep522/bin/python3")})
+    assert "[testenv:pep522]\nbase_python = /b/pep522/bin/python3" in ini
+    assert "{env:PEP522_LAUNCH:} python -m pytest" in ini
+    assert "shortuuid/test_shortuuid.py" in ini
+
+
+def test_impact_projects_say_why():
+    assert len(impact.PROJECTS) >= 3
+    for p in impact.PROJECTS.values():
+        assert p.why and p.version and p.tests

@@ -1,0 +1,561 @@
+"""Other people's code on a patched interpreter, and the impact table.
+
+    nox -s impact -- --project PATH|NAME [--cpython V] [--mode M] [--tests ARGS]
+
+Runs a project's own test suite through tox, with a tox environment whose
+interpreter is our built one, stock and patched, each under a fake RNG mode
+(``python -m pep522_harness.fakerng MODE -- tox ...``; readiness is global to
+the whole process tree, so the tests, the subprocesses they start and pip
+inside tox all see the same kernel).  It reports which tests change outcome
+between stock and patched and the first frame where BlockingIOError was
+raised.
+
+A project is a folder with a tox.ini (or a pyproject.toml/setup.cfg tox
+section), or a NAME from ``PROJECTS`` below whose sdist is fetched with
+``pip download --no-binary :all: --no-deps``.  When the project has no tox
+configuration of its own, a minimal one is written beside it (pytest over its
+test folder).  tox's environments install the project's test dependencies
+once, with a ready RNG (``tox --notest``), then only the test command runs under
+the fake.
+
+The impact table (build/out/impact.md and .json; its latest copy in
+docs/impact.md) holds a row per program (``programs.py``) and per project:
+columns are version x variant x mode, cells say works / raises (where) /
+waits (how long).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import xml.etree.ElementTree as ET
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import build, paths, versions
+
+JSON = paths.OUT / "impact.json"
+DOCS = paths.REPO / "docs" / "impact.md"
+MODES = ("never-ready", "ready-on-wait")
+VARIANTS = ("stock", "pep522")
+
+
+@dataclass(frozen=True)
+class Project:
+    """A real project from the package index, pinned, and why it was chosen."""
+    name: str
+    version: str
+    why: str
+    deps: tuple[str, ...] = ("pytest",)   # test dependencies for its tox env
+    tests: tuple[str, ...] = ("tests",)   # pytest arguments: files or folders
+    pythonpath: str = "."                 # where its import package lives
+
+
+PROJECTS: dict[str, Project] = {p.name: p for p in (
+    Project("shortuuid", "1.0.13",
+            "short ids from uuid.uuid4() (raises under PEP 522) and from secrets.choice "
+            "(waits): both halves of the PEP in one small library; pytest suite of "
+            "seconds", tests=("shortuuid/test_shortuuid.py",)),
+    Project("pyotp", "2.12.0",
+            "one-time-password secrets from `secrets.SystemRandom()`: code that "
+            "trusts the secrets module but gets the raising SystemRandom class "
+            "it re-exports", tests=("test.py",), pythonpath="src"),
+    Project("passlib", "1.7.4",
+            "password hashing; seeds its own generator with os.urandom(32) when "
+            "passlib.utils is imported: an import-time caller, like multiprocessing "
+            "was", deps=("pytest", "setuptools<70"),
+            tests=("passlib/tests/test_utils.py", "passlib/tests/test_pwd.py")),
+    Project("oauthlib", "3.2.2",
+            "OAuth tokens and nonces from secrets.SystemRandom and secrets.randbits; "
+            "a large unittest suite",
+            deps=("pytest", "blinker", "pyjwt", "cryptography"), tests=("tests",)),
+)}
+
+
+# -- the table store ------------------------------------------------------------
+
+def load(path: Path = JSON) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"rows": {}}
+
+
+def record(name: str, kind: str, what: str, cells: dict[str, dict], command: str,
+           details: dict | None = None, path: Path = JSON) -> None:
+    """Merge one row's cells (keyed by 'VERSION VARIANT MODE') into the table."""
+    data = load(path)
+    row = data["rows"].setdefault(name, {"kind": kind, "cells": {}})
+    row.update(kind=kind, what=what)
+    made = {"command": command, "date": datetime.date.today().isoformat()}
+    for version in {c.split()[0] for c in cells}:
+        row.setdefault("made", {})[version] = made
+    row["cells"].update(cells)
+    if details is not None:
+        row.setdefault("details", {}).update(details)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def _order(data: dict) -> list[str]:
+    from .programs import PROGRAMS
+    known = [p.name for p in PROGRAMS]
+    names = list(data["rows"])
+    return sorted(names, key=lambda n: (data["rows"][n]["kind"] != "program",
+                                        known.index(n) if n in known else 0, n))
+
+
+def markdown(data: dict) -> str:
+    lines: list[str] = []
+    columns = sorted({c for r in data["rows"].values() for c in r["cells"]},
+                     key=lambda c: (c.split()[0] != versions.DEFAULT_VERSION, c.split()[0],
+                                    MODES.index(c.split()[2]) if c.split()[2] in MODES else 9,
+                                    VARIANTS.index(c.split()[1])))
+    for version in dict.fromkeys(c.split()[0] for c in columns):
+        cols = [c for c in columns if c.split()[0] == version]
+        lines += [f"### CPython {version}", "",
+                  "| program or project | " + " | ".join(
+                      f"{c.split()[2]}<br>{c.split()[1]}" for c in cols) + " |",
+                  "|---" * (len(cols) + 1) + "|"]
+        for name in _order(data):
+            row = data["rows"][name]
+            if not any(c in row["cells"] for c in cols):
+                continue
+            label = name if row["kind"] == "program" else f"{name} (tests)"
+            lines.append(f"| {label} | " + " | ".join(
+                row["cells"].get(c, {}).get("text", "") for c in cols) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+LEGEND = """\
+Cells: **works**: did its job without waiting; **raises at F:L**: failed with
+BlockingIOError first raised at F:L; **waits S s**: did its job after S seconds
+held in a blocking getrandom() (ready-on-wait: the fake kernel gets ready 0.1 s
+after the first blocking call); **blocks (N getrandom)**: under never-ready the
+fake lets blocking getrandom() calls through, so the program did its job, but on
+a kernel that never gets ready it would hang in the first of those N calls.
+For projects: the outcome of the test suite (failed tests, and the frame where
+BlockingIOError was first raised)."""
+
+
+def write(docs: bool = True, path: Path = JSON) -> Path:
+    """Regenerate build/out/impact.md (and docs/impact.md) from the JSON."""
+    data = load(path)
+    body = markdown(data)
+    made = ["| row | CPython | made by | date |", "|---|---|---|---|"]
+    for name in _order(data):
+        for version, m in sorted(data["rows"][name].get("made", {}).items(), reverse=True):
+            made.append(f"| {name} | {version} | `{m['command']}` | {m['date']} |")
+    details = project_details(data)
+    text = "\n".join([
+        "# Impact of PEP 522 on real programs and projects", "",
+        "Stock and patched CPython, built identically, under the fake not-ready RNG "
+        "(`python -m pep522_harness.fakerng MODE -- ...`).", "", LEGEND, "",
+        body, "## Rows: what each one runs", "",
+        *[f"- **{n}**: {data['rows'][n].get('what', '')}" for n in _order(data)], "",
+        *details,
+        "## Made by", "", *made, ""])
+    md = path.with_suffix(".md")
+    md.write_text(text)
+    if docs:
+        DOCS.parent.mkdir(parents=True, exist_ok=True)
+        DOCS.write_text(text)
+    return md
+
+
+def project_details(data: dict) -> list[str]:
+    out: list[str] = []
+    for name in _order(data):
+        row = data["rows"][name]
+        if row["kind"] != "project":
+            continue
+        out += [f"## {name}", "", row.get("why", ""), ""]
+        for key, d in sorted(row.get("details", {}).items()):
+            changed = d.get("changed", [])
+            # Tests that were not collected because their module failed to
+            # import are one line, not one each.
+            lost = [t for t in changed if t["pep522"] == "absent"]
+            shown = [t for t in changed if t["pep522"] != "absent"]
+            out.append(f"- {key}: {len(changed)} tests change outcome"
+                       + (":" if changed else "."))
+            for t in shown[:15]:
+                out.append(f"  - `{t['test']}`: {t['stock']} -> {t['pep522']}"
+                           + (f" (BlockingIOError at `{t['where']}`)" if t.get("where") else ""))
+            if len(shown) > 15:
+                out.append(f"  - ... and {len(shown) - 15} more")
+            if lost:
+                out.append(f"  - {len(lost)} tests not collected: their module failed "
+                           "to import")
+            if d.get("first_frame"):
+                out.append(f"  - first BlockingIOError raised at `{d['first_frame']}`")
+        out.append("")
+    return out
+
+
+# -- getting a project ----------------------------------------------------------
+
+WORK = paths.BUILD / "impact"
+TOX_INI = "tox-pep522.ini"
+
+
+class ImpactError(RuntimeError):
+    pass
+
+
+def _unpack(archive: Path, dest: Path) -> Path:
+    """Unpack an sdist; returns its single top folder."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(tmp)
+    else:
+        with tarfile.open(archive) as tf:
+            tf.extractall(tmp, filter="data")
+    tops = list(tmp.iterdir())
+    top = tops[0] if len(tops) == 1 and tops[0].is_dir() else tmp
+    shutil.rmtree(dest, ignore_errors=True)
+    top.rename(dest)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _sdists(downloads: Path, project: Project) -> list[Path]:
+    stem = f"{project.name}-{project.version}".lower().replace("-", "_")
+    return [p for p in downloads.iterdir()
+            if p.name.lower().replace("-", "_").startswith(stem)
+            and p.name.endswith((".tar.gz", ".zip"))]
+
+
+def get_sdist(project: Project, downloads: Path) -> Path:
+    """The project's sdist from the package index, with pip (cached)."""
+    downloads.mkdir(parents=True, exist_ok=True)
+    found = _sdists(downloads, project)
+    if not found:
+        spec = f"{project.name}=={project.version}"
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
+                               "--no-binary", ":all:", "-q",
+                               "--disable-pip-version-check", "-d", str(downloads), spec],
+                              capture_output=True, text=True)
+        found = _sdists(downloads, project)
+        if not found:
+            raise ImpactError(f"pip download {spec} failed:\n{proc.stderr[-2000:]}")
+    return found[0]
+
+
+def project_source(name_or_path: str) -> tuple[Project, Path]:
+    """(project, fresh copy of its sources under build/impact/)."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        project = Project(path.resolve().name, "local", f"local project {path}",
+                          tests=("tests",) if (path / "tests").is_dir() else (".",),
+                          pythonpath="src" if (path / "src").is_dir() else ".")
+        dest = WORK / project.name / "src"
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(path, dest, ignore=shutil.ignore_patterns(
+            ".tox", ".git", ".nox", "__pycache__", "*.pyc"))
+        return project, dest
+    if name_or_path not in PROJECTS:
+        raise ImpactError(f"unknown project {name_or_path!r}: give a folder or one of "
+                          f"{', '.join(PROJECTS)}")
+    project = PROJECTS[name_or_path]
+    sdist = get_sdist(project, WORK / "downloads")
+    return project, _unpack(sdist, WORK / f"{project.name}-{project.version}" / "src")
+
+
+# -- running its tests through tox ---------------------------------------------
+
+LAUNCH_SCRIPT = """#!/bin/sh
+# The fake RNG launcher for the test command inside tox.
+exec {python} -c '{code}' {repo} "$@"
+"""
+LAUNCH_CODE = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+               "from pep522_harness.fakerng import main; sys.exit(main())")
+
+
+def tox_ini(project: Project, pythons: dict[str, Path]) -> str:
+    """Our tox configuration for the project: one env per built interpreter.
+
+    The test command is prefixed by {env:PEP522_LAUNCH:}: empty for the
+    set-up run, the fake RNG launcher (and strace) for the measured runs, so
+    tox itself runs on a ready RNG and only the tests see the fake kernel.
+    """
+    envs = "\n".join(f"[testenv:{variant}]\nbase_python = {python}\n"
+                     for variant, python in pythons.items())
+    return f"""\
+[tox]
+env_list = {', '.join(pythons)}
+skip_missing_interpreters = false
+
+[testenv]
+skip_install = true
+deps =
+    {chr(10).join('    ' + d for d in project.deps).strip()}
+set_env =
+    PYTHONPATH = {{tox_root}}{"" if project.pythonpath == "." else os.sep + project.pythonpath}
+    PYTHONDONTWRITEBYTECODE = 1
+pass_env = PEP522_JUNIT
+allowlist_externals = *
+commands =
+    {{env:PEP522_LAUNCH:}} python -m pytest -p no:cacheprovider --tb=native -q -rN \\
+        --continue-on-collection-errors \\
+        --junitxml={{env:PEP522_JUNIT:junit.xml}} {' '.join(project.tests)} {{posargs}}
+
+{envs}"""
+
+
+def tox_cmd(ini: Path, workdir: Path, env: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "tox", "-c", str(ini), "--workdir", str(workdir),
+            "-e", env, *extra]
+
+
+@dataclass
+class TestRun:
+    """One run of a project's suite under one variant and mode."""
+    variant: str
+    mode: str
+    returncode: int
+    seconds: float
+    outcomes: dict[str, str] = field(default_factory=dict)   # test id -> outcome
+    frames: dict[str, str] = field(default_factory=dict)     # test id -> BlockingIOError frame
+    waited: float = 0.0
+    held: int = 0
+    blocking_calls: int = 0
+    tail: str = ""
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for o in self.outcomes.values() if o == outcome)
+
+    def failing(self) -> set[str]:
+        return {t for t, o in self.outcomes.items() if o in ("failed", "error")}
+
+    def cell(self, baseline: TestRun | None = None) -> dict:
+        """The table cell; failures that also happen with a ready RNG
+        (``baseline``: the same interpreter, no fake) are not the RNG's."""
+        from .programs import Cell
+        passed = self.count("passed")
+        blocked = self.count("blocks")
+        failing = self.failing()
+        anyway = failing & baseline.failing() if baseline else set()
+        new = failing - anyway
+        summary = f"{passed} passed" + (f", {len(new)} failed" if new else "") + (
+            f", {blocked} wait in secrets" if blocked else "") + (
+            f", {len(anyway)} fail with a ready RNG too" if anyway else "")
+        if not self.outcomes:
+            last = (self.tail.strip().splitlines() or ["no result"])[-1][:100]
+            cell = Cell("fails", f"fails: {last}")
+        elif self.frames:
+            where = first_frame(self)
+            cell = Cell("raises", f"raises at {where} ({summary})", where=where)
+        elif new:
+            cell = Cell("fails", f"fails ({summary})")
+        elif self.held:
+            cell = Cell("waits", f"waits {self.waited:.2f} s ({summary})")
+        elif self.blocking_calls or blocked:
+            cell = Cell("blocks", f"blocks ({self.blocking_calls} getrandom; {summary})")
+        else:
+            cell = Cell("works", f"works ({summary})")
+        cell.seconds, cell.waited = self.seconds, self.waited
+        cell.blocking_calls, cell.returncode = self.blocking_calls, self.returncode
+        cell.extra = {"passed": passed, "failed": len(new), "failed_anyway": len(anyway),
+                      "skipped": self.count("skipped")}
+        return asdict(cell)
+
+
+def first_frame(run: TestRun) -> str:
+    """The frame where BlockingIOError was raised, most common first."""
+    counts: dict[str, int] = {}
+    for frame in run.frames.values():
+        counts[frame] = counts.get(frame, 0) + 1
+    return max(counts, key=lambda f: counts[f]) if counts else ""
+
+
+def parse_junit(path: Path, root: Path | None = None
+                ) -> tuple[dict[str, str], dict[str, str]]:
+    """({test id: passed|failed|error|skipped}, {test id: BlockingIOError frame});
+    frames in the project's sources (``root``) are named relative to it."""
+    from .programs import blocking_frame
+    outcomes: dict[str, str] = {}
+    frames: dict[str, str] = {}
+    try:
+        tree = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return outcomes, frames
+    for case in tree.iter("testcase"):
+        test = f"{case.get('classname', '')}::{case.get('name', '')}"
+        outcome = "passed"
+        for tag in ("failure", "error", "skipped"):
+            node = case.find(tag)
+            if node is not None:
+                outcome = {"failure": "failed"}.get(tag, tag)
+                text = (node.text or "") + "\n" + (node.get("message") or "")
+                frame = blocking_frame(text, root)
+                if frame is None and "BlockingIOError" in text:
+                    frame = "?"
+                if frame and tag != "skipped":
+                    frames[test] = frame
+                break
+        outcomes[test] = outcome
+    return outcomes, frames
+
+
+_EXECVE = re.compile(r'^execve\("([^"]*)".*=\s*0$')
+_FORK = re.compile(r"^(?:(?:clone3?|v?fork)\(|<\.\.\. (?:clone3?|v?fork) resumed>).*=\s*(\d+)$")
+
+
+def _pids_of(trace: str, roots: tuple[str, ...]) -> set[str]:
+    """Pids in an strace -f log that run (or were forked from) one of roots."""
+    ours: set[str] = set()
+    for line in trace.splitlines():
+        pid, _, call = line.partition(" ")
+        call = call.strip()
+        if m := _EXECVE.match(call):
+            if m.group(1).startswith(roots):
+                ours.add(pid)
+            else:
+                ours.discard(pid)
+        elif (m := _FORK.match(call)) and pid in ours:
+            ours.add(m.group(1))
+    return ours
+
+
+def run_suite(project: Project, src: Path, variant: str, mode: str,
+              workdir: Path, launch: Path, timeout: float = 900) -> TestRun:
+    from .programs import blocking_getrandom_calls, held_seconds, run_group, waited_in_secrets
+    ini = src / TOX_INI
+    out = workdir / "runs" / f"{variant}-{mode}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    junit, trace, log = out / "junit.xml", out / "trace", out / "fakerng.log"
+    if mode == "never-ready":
+        prefix = (f"{launch} never-ready -- {shutil.which('strace')} -f -qq -s 200 --seccomp-bpf "
+                  f"-e trace=getrandom,execve,clone,clone3,fork,vfork -e signal=none "
+                  f"-o {trace} --")
+    elif mode == "ready":
+        prefix = ""
+    else:
+        prefix = f"{launch} --log {log} {mode} --"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_"))}
+    env.update(PEP522_LAUNCH=prefix, PEP522_JUNIT=str(junit))
+    start = time.monotonic()
+    cmd = tox_cmd(ini, workdir / "tox", variant, "--skip-pkg-install")
+    try:
+        proc = run_group(cmd, cwd=src, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc = subprocess.CompletedProcess(cmd, -9, "", f"timeout after {timeout:.0f} s")
+    (out / "tox.log").write_text(proc.stdout + proc.stderr)
+    outcomes, frames = parse_junit(junit, src.resolve())
+    if mode == "never-ready":
+        for test, frame in list(frames.items()):
+            if waited_in_secrets(mode, frame, 1):
+                outcomes[test] = "blocks"      # would wait forever in secrets
+                del frames[test]
+    run = TestRun(variant, mode, proc.returncode, round(time.monotonic() - start, 1),
+                  outcomes, frames, tail=(proc.stdout + proc.stderr)[-3000:])
+    if trace.exists():
+        text = trace.read_text(errors="replace")
+        ours = _pids_of(text, (str(workdir), str(paths.BUILD)))
+        run.blocking_calls = sum(blocking_getrandom_calls(line) for line in text.splitlines()
+                                 if line.partition(" ")[0] in ours)
+    if log.exists():
+        run.waited, run.held = held_seconds(log.read_text())
+    return run
+
+
+def compare(stock: TestRun, patched: TestRun) -> list[dict[str, str]]:
+    tests = sorted(set(stock.outcomes) | set(patched.outcomes))
+    return [{"test": t, "stock": stock.outcomes.get(t, "absent"),
+             "pep522": patched.outcomes.get(t, "absent"),
+             "where": patched.frames.get(t, "")}
+            for t in tests if stock.outcomes.get(t) != patched.outcomes.get(t)]
+
+
+def run_project(name_or_path: str, version: str, modes: list[str],
+                log=print) -> dict:
+    """Set up the project's tox envs, run its suite per variant and mode."""
+    project, src = project_source(name_or_path)
+    workdir = src.parent
+    pythons = {v: build.build(version, v, quiet=True) for v in VARIANTS}
+    (src / TOX_INI).write_text(tox_ini(project, pythons))
+    launch = workdir / "fakerng-launch"
+    launch.write_text(LAUNCH_SCRIPT.format(python=shlex.quote(sys.executable),
+                                           code=LAUNCH_CODE,
+                                           repo=shlex.quote(str(paths.REPO))))
+    launch.chmod(0o755)
+    tox_dir = workdir / "tox"
+    log(f"impact: {project.name} {project.version}: tox envs for CPython {version} "
+        "(set-up with a ready RNG)")
+    setup = subprocess.run(tox_cmd(src / TOX_INI, tox_dir, ",".join(VARIANTS),
+                                   "--notest"),
+                           cwd=src, capture_output=True, text=True, timeout=900)
+    if setup.returncode != 0:
+        raise ImpactError(f"tox set-up failed:\n{(setup.stdout + setup.stderr)[-3000:]}")
+    runs: dict[tuple[str, str], TestRun] = {}
+    for variant in VARIANTS:
+        runs[(variant, "ready")] = run_suite(project, src, variant, "ready", workdir, launch)
+    for mode in modes:
+        for variant in VARIANTS:
+            run = run_suite(project, src, variant, mode, workdir, launch)
+            runs[(variant, mode)] = run
+            text = run.cell(runs[(variant, "ready")])["text"]
+            log(f"  {version} {variant:6} {mode:13} {text} ({run.seconds} s)")
+    cells = {f"{version} {v} {m}": runs[(v, m)].cell(runs[(v, "ready")])
+             for m in modes for v in VARIANTS}
+    details = {}
+    for mode in modes:
+        stock, patched = runs[("stock", mode)], runs[("pep522", mode)]
+        changed = compare(stock, patched)
+        details[f"{version} {mode}"] = {
+            "changed": changed, "first_frame": first_frame(patched),
+            "ready": {v: sorted(runs[(v, "ready")].failing()) for v in VARIANTS},
+            "stock": {"passed": stock.count("passed"), "failed": stock.count("failed")},
+            "pep522": {"passed": patched.count("passed"),
+                       "failed": patched.count("failed") + patched.count("error")}}
+        log(f"  {mode}: {len(changed)} tests change outcome"
+            + (f"; first BlockingIOError at {first_frame(patched)}"
+               if first_frame(patched) else ""))
+    return {"project": project, "cells": cells, "details": details}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="nox -s impact --")
+    p.add_argument("--project", action="append", required=True, metavar="PATH|NAME",
+                   help=f"a project folder, or one of: {', '.join(PROJECTS)}")
+    p.add_argument("--cpython", default=versions.DEFAULT_VERSION,
+                   choices=list(versions.releases()))
+    p.add_argument("--mode", action="append", help=f"default: {' '.join(MODES)}")
+    p.add_argument("--no-docs", action="store_true", help="do not refresh docs/impact.md")
+    args = p.parse_args(argv)
+    command = "nox -s impact -- " + shlex.join(sys.argv[1:] if argv is None else argv)
+    try:
+        for name in args.project:
+            result = run_project(name, args.cpython, args.mode or list(MODES))
+            project = result["project"]
+            record(project.name, "project", f"{project.name} {project.version}: "
+                   f"pytest {' '.join(project.tests)}", result["cells"], command,
+                   result["details"])
+            data = load()
+            data["rows"][project.name]["why"] = project.why
+            JSON.write_text(json.dumps(data, indent=1) + "\n")
+    except ImpactError as exc:
+        print(f"impact: {exc}", file=sys.stderr)
+        return 1
+    md = write(docs=not args.no_docs)
+    print(f"impact table: {md} (and .json)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

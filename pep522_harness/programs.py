@@ -1,0 +1,784 @@
+"""Real programs on stock and patched interpreters under a not-ready RNG.
+
+    python -m pep522_harness.programs [--cpython V ...] [--mode M ...] [--only NAME ...]
+
+Each program runs, in a fresh launch, under ``python -m pep522_harness.fakerng
+MODE`` with the built interpreter of each variant.  A cell says what happened:
+
+* ``works``: the program did its job and drew nothing that waits;
+* ``raises at FILE:LINE``: it failed with BlockingIOError, first raised there;
+* ``waits S s``: (ready-on-wait) it did its job after S seconds held in a
+  blocking getrandom();
+* ``blocks (N getrandom)``: (never-ready) it did its job, but only because the
+  fake passes blocking getrandom() calls through: on a kernel that never gets
+  ready it would hang in the first of those N calls (this includes secrets
+  raising after it waited: see ``waited_in_secrets``);
+* ``fails: ...``: anything else, with the last line of its error.
+
+Under never-ready the command runs under ``strace -f`` (getrandom only) to
+count blocking calls; under ready-on-wait the launcher's log gives the time
+held.  The same cells feed the impact table (``impact.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import build, paths, versions
+
+VARIANTS = ("stock", "pep522")
+MODES = ("never-ready", "ready-on-wait")
+DEFAULT_TIMEOUT = 180.0
+GRND_NONBLOCK = 0x0001
+GRND_INSECURE = 0x0004
+
+# The PEP's fallback snippet as printed ("Affected security sensitive
+# applications"), indentation restored: it imports modules that do not exist.
+PEP_FALLBACK_SNIPPET = """\
+try:
+    import secrets.token_bytes as _get_random_bytes
+except ImportError:
+    import os.urandom as _get_random_bytes
+"""
+
+# The one our docs show: secrets.token_bytes where it exists (it waits for
+# the RNG), os.urandom on Pythons without secrets.
+FALLBACK_SNIPPET = """\
+try:
+    from secrets import token_bytes as _get_random_bytes
+except ImportError:  # Python < 3.6
+    from os import urandom as _get_random_bytes
+"""
+
+SYSTEMD_RECIPE = "import secrets; secrets.wait_for_system_rng()"
+
+
+# -- cells -------------------------------------------------------------------
+
+@dataclass
+class Cell:
+    """What one program did under one variant and mode."""
+    kind: str                        # works | raises | waits | blocks | fails
+    text: str
+    seconds: float = 0.0             # wall time of the launch
+    waited: float = 0.0              # held in blocking getrandom (ready-on-wait)
+    blocking_calls: int = 0          # blocking getrandom() seen (never-ready)
+    where: str = ""                  # first frame that raised BlockingIOError
+    returncode: int | None = None
+    detail: str = ""                 # tail of the output when it did not work
+    extra: dict = field(default_factory=dict)
+
+
+_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
+_BLOCKING = re.compile(r"^(?:[\w.]+\.)?BlockingIOError\b")
+_LIBDIR = re.compile(r"^.*?/(?:lib/python3\.\d+/(?:site-packages/)?|site-packages/)")
+
+
+def short_path(path: str, root: Path | None = None) -> str:
+    """``.../lib/python3.13/multiprocessing/process.py`` -> ``multiprocessing/process.py``;
+    a file under ``root`` (a project's sources) -> its path there."""
+    path = os.path.normpath(path)
+    if root is not None and path.startswith(f"{root}/"):
+        return path[len(str(root)) + 1:]
+    shortened = _LIBDIR.sub("", path)
+    return shortened if shortened != path else Path(path).name
+
+
+def blocking_frame(text: str, root: Path | None = None) -> str | None:
+    """``file:line (function)`` of the innermost frame of the BlockingIOError
+    that got away: the last traceback that ends in one (a chained traceback
+    prints the caught exceptions first), or None.  With ``root`` (a
+    project's sources), the innermost frame there is added as ``via``."""
+    def name(m: re.Match[str]) -> str:
+        return f"{short_path(m.group(1), root)}:{m.group(2)} ({m.group(3)})"
+
+    last = ours = None
+    found = None
+    for line in text.splitlines():
+        m = _FRAME.match(line)
+        if m:
+            last = m
+            if root is not None and os.path.normpath(m.group(1)).startswith(f"{root}/"):
+                ours = m
+        elif _BLOCKING.match(line.strip()) and last is not None:
+            found = name(last)
+            if ours is not None and ours is not last:
+                found += f" via {name(ours)}"   # the project's own call
+            last = ours = None
+        elif line.lstrip().startswith("Traceback"):
+            last = ours = None
+    return found
+
+
+# strace: 'getrandom("..."..., 32, 0) = 32'; a call interrupted by another
+# process's line is split in two, its arguments on the first line
+# ('getrandom(0x7ffc..., 32, 0 <unfinished ...>') or on the second
+# ('<... getrandom resumed>""..., 32, 0) = 32').
+_GETRANDOM = re.compile(r"(?:\bgetrandom\(|<\.\.\. getrandom resumed>)(?:.*, )?(\d+), ([\w|]+)"
+                        r"(?:\)| <unfinished)")
+
+
+def blocking_getrandom_calls(trace: str) -> int:
+    """getrandom() calls in strace output that may block (no NONBLOCK/INSECURE)."""
+    n = 0
+    for m in _GETRANDOM.finditer(trace):
+        flags = m.group(2)
+        numeric = int(flags, 0) if re.fullmatch(r"\d+|0x[0-9a-f]+", flags) else 0
+        if "GRND_NONBLOCK" not in flags and "GRND_INSECURE" not in flags \
+                and not numeric & (GRND_NONBLOCK | GRND_INSECURE):
+            n += 1
+    return n
+
+
+def waited_in_secrets(mode: str, where: str, blocking: int) -> bool:
+    """A BlockingIOError from secrets after it waited, under never-ready.
+
+    secrets waits with a blocking getrandom() and draws again.  The fake
+    never-ready kernel lets the blocking call through yet keeps answering
+    EAGAIN to GRND_NONBLOCK, which no real kernel does: a kernel that never
+    gets ready holds the blocking call forever.  So this outcome is "blocks".
+    """
+    return mode == "never-ready" and blocking > 0 and where.startswith("secrets.py:")
+
+
+def held_seconds(log: str) -> tuple[float, int]:
+    """(seconds from the first held getrandom() to readiness, calls held)
+    from the fake launcher's JSON-lines log."""
+    first = ready = None
+    held = 0
+    for line in log.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") == "hold":
+            held += 1
+            first = event["t"] if first is None else first
+        elif event.get("event") == "ready" and ready is None:
+            ready = event["t"]
+    if first is None:
+        return 0.0, 0
+    return round((ready if ready is not None else first) - first, 3), held
+
+
+def launcher() -> list[str]:
+    """``python -m pep522_harness.fakerng`` that works from any folder and
+    leaves the command's environment alone (no PYTHONPATH for the programs)."""
+    return [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+            "from pep522_harness.fakerng import main; sys.exit(main())", str(paths.REPO)]
+
+
+def fakerng_argv(mode: str, argv: list[str], trace: Path, log: Path) -> list[str]:
+    """The launcher command line; never-ready adds strace to count blocking calls."""
+    launcher_ = launcher()
+    if mode == "never-ready":
+        strace = shutil.which("strace")
+        if strace is None:
+            raise RuntimeError("the never-ready cells need strace: apt-get install strace")
+        return [*launcher_, mode, "--", strace, "-f", "-qq", "--seccomp-bpf", "-s", "0",
+                "-e", "trace=getrandom", "-e", "signal=none", "-o", str(trace), "--",
+                *argv]
+    return [*launcher_, "--log", str(log), mode, "--", *argv]
+
+
+def harness_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment of a launch: nothing of the user's Python or pip settings."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTHON", "PIP_", "VIRTUAL_ENV"))}
+    env.update(extra or {})
+    return env
+
+
+def run_group(cmd: list[str], *, cwd: Path, env: dict[str, str],
+              timeout: float) -> subprocess.CompletedProcess[str]:
+    """subprocess.run in a session of its own, with ^C and the like at their
+    defaults; on timeout the whole process group is killed (strace would
+    otherwise leave its tracees running)."""
+    def defaults() -> None:
+        for signo in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE):
+            signal.signal(signo, signal.SIG_DFL)
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True, preexec_fn=defaults) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def launch(mode: str, argv: list[str], *, cwd: Path, timeout: float = DEFAULT_TIMEOUT,
+           env: dict[str, str] | None = None,
+           check: Callable[[subprocess.CompletedProcess[str]], str | None] | None = None
+           ) -> Cell:
+    """Run argv under the fake RNG mode and classify what happened.
+
+    ``check`` returns None when the program did its job, else why not.
+    """
+    with tempfile.TemporaryDirectory(prefix="pep522-prog-") as tmp:
+        trace, log = Path(tmp) / "trace", Path(tmp) / "log"
+        start = time.monotonic()
+        try:
+            proc = run_group(fakerng_argv(mode, argv, trace, log), cwd=cwd,
+                             env=harness_env(env), timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            out = (exc.stderr or b"")
+            tail = out.decode(errors="replace") if isinstance(out, bytes) else out
+            return Cell("fails", f"fails: timeout after {timeout:.0f} s",
+                        seconds=timeout, detail=tail[-2000:])
+        wall = round(time.monotonic() - start, 2)
+        blocking = blocking_getrandom_calls(trace.read_text(errors="replace")) \
+            if trace.exists() else 0
+        waited, held = held_seconds(log.read_text()) if log.exists() else (0.0, 0)
+    output = proc.stdout + proc.stderr
+    where = blocking_frame(proc.stderr) or blocking_frame(proc.stdout)
+    problem = None
+    if proc.returncode != 0:
+        problem = f"exit {proc.returncode}"
+    elif check is not None:
+        problem = check(proc)
+    cell = Cell("works", "works", seconds=wall, waited=waited, blocking_calls=blocking,
+                returncode=proc.returncode, extra={"held_calls": held})
+    if where and waited_in_secrets(mode, where, blocking):
+        cell.kind, cell.text = "blocks", f"blocks ({blocking} getrandom)"
+        cell.extra["fake_then_raises_at"] = where
+        return cell
+    if where and (problem or "BlockingIOError" in output):
+        cell.kind, cell.where = "raises", where
+        cell.text = f"raises at {where}"
+        cell.detail = output[-3000:]
+        if not problem:
+            cell.text += " (caught)"
+        return cell
+    if problem:
+        last = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()] or [problem]
+        cell.kind, cell.text = "fails", f"fails: {last[-1].strip()[:100]}"
+        cell.detail = output[-3000:]
+        return cell
+    if held:
+        cell.kind, cell.text = "waits", f"waits {waited:.2f} s"
+    elif blocking:
+        cell.kind, cell.text = "blocks", f"blocks ({blocking} getrandom)"
+    return cell
+
+
+# -- the programs ----------------------------------------------------------------
+
+@dataclass
+class Context:
+    """What a program needs: the interpreter, a scratch folder, shared setup."""
+    python: Path
+    work: Path
+    version: str
+    variant: str
+    shared: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    what: str
+    run: Callable[[Context, str], Cell]
+
+
+def _script(ctx: Context, name: str, code: str) -> Path:
+    # A prefix keeps a script from shadowing the module it exercises
+    # (the launcher runs from this folder too).
+    path = ctx.work / f"program_{name}.py"
+    path.write_text(code)
+    return path
+
+
+def _expect(text: str) -> Callable[[subprocess.CompletedProcess[str]], str | None]:
+    def check(proc: subprocess.CompletedProcess[str]) -> str | None:
+        return None if text in proc.stdout else f"expected {text!r} in its output"
+    return check
+
+
+def _driver(name: str, code: str, expect: str, what: str) -> Program:
+    """A program that is a small script run by the interpreter (-I)."""
+    def run(ctx: Context, mode: str) -> Cell:
+        script = _script(ctx, name, code)
+        return launch(mode, [str(ctx.python), "-I", str(script)], cwd=ctx.work,
+                      check=_expect(expect))
+    return Program(name, what, run)
+
+
+def _command(name: str, argv: list[str], expect: str, what: str) -> Program:
+    """``python ARGV`` (-I) as a user would type it."""
+    def run(ctx: Context, mode: str) -> Cell:
+        return launch(mode, [str(ctx.python), "-I", *argv], cwd=ctx.work,
+                      check=_expect(expect) if expect else None)
+    return Program(name, what, run)
+
+
+def _venv(ctx: Context, mode: str) -> Cell:
+    target = ctx.work / f"venv-{mode}"
+    shutil.rmtree(target, ignore_errors=True)
+
+    def check(_proc: subprocess.CompletedProcess[str]) -> str | None:
+        pips = list((target / "lib").glob("python3*/site-packages/pip/__init__.py"))
+        return None if pips else "no pip in the new environment"
+    cell = launch(mode, [str(ctx.python), "-I", "-m", "venv", str(target)],
+                  cwd=ctx.work, check=check)
+    shutil.rmtree(target, ignore_errors=True)
+    return cell
+
+
+def make_wheel(folder: Path, name: str = "pep522_tiny", version: str = "1.0") -> Path:
+    """A tiny pure-Python wheel, built by hand (no network, no build backend)."""
+    import base64
+    import hashlib
+    folder.mkdir(parents=True, exist_ok=True)
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": "def hello():\n    return 'hello from a local wheel'\n",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: pep522_harness\n"
+                         "Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest())
+        record.append(f"{path},sha256={digest.rstrip(b'=').decode()},{len(text.encode())}")
+    record.append(f"{dist}/RECORD,,")
+    files[f"{dist}/RECORD"] = "\n".join(record) + "\n"
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, text in files.items():
+            info = zipfile.ZipInfo(path, date_time=(2016, 6, 16, 0, 0, 0))
+            zf.writestr(info, text)
+    return wheel
+
+
+def _pip_venv(ctx: Context) -> Path:
+    """A venv with pip for this interpreter, made once, with a ready RNG."""
+    venv = ctx.shared.get("pip-venv")
+    if venv is None:
+        venv = ctx.work / "pip-venv"
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([str(ctx.python), "-I", "-m", "venv", str(venv)], check=True,
+                       capture_output=True, env=harness_env())
+        ctx.shared["pip-venv"] = venv
+    return venv
+
+
+def _pip_install(ctx: Context, mode: str) -> Cell:
+    venv = _pip_venv(ctx)
+    wheel = make_wheel(ctx.work / "wheels")
+    target = ctx.work / f"pip-target-{mode}"
+    shutil.rmtree(target, ignore_errors=True)
+
+    def check(_proc: subprocess.CompletedProcess[str]) -> str | None:
+        ok = (target / "pep522_tiny" / "__init__.py").exists()
+        return None if ok else "the wheel was not installed"
+    cell = launch(mode, [str(venv / "bin" / "python"), "-I", "-m", "pip", "install",
+                         "--no-index", "--no-cache-dir", "--disable-pip-version-check",
+                         "--no-input", "--target", str(target), str(wheel)],
+                  cwd=ctx.work, check=check,
+                  env={"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1"})
+    shutil.rmtree(target, ignore_errors=True)
+    return cell
+
+
+HTTP_SERVER = r"""
+import http.client, signal, subprocess, sys
+# The server stops on ^C; a shell may have started us with SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+server = subprocess.Popen([sys.executable, "-I", "-u", "-m", "http.server", "0",
+                           "--bind", "127.0.0.1", "--directory", sys.argv[1]],
+                          stdout=subprocess.PIPE, text=True)
+line = server.stdout.readline()
+if not line.startswith("Serving HTTP"):
+    server.wait()
+    sys.exit(f"http.server did not start (exit {server.returncode})")
+port = int(line.split(" port ")[1].split()[0])
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+conn.request("GET", "/hello.txt")
+reply = conn.getresponse()
+body = reply.read().decode()
+conn.close()
+server.send_signal(signal.SIGINT)
+try:
+    server.communicate(timeout=30)
+except subprocess.TimeoutExpired:
+    server.kill()
+    sys.exit("http.server did not stop on SIGINT")
+print(reply.status, body.strip(), "server exit", server.returncode)
+"""
+
+
+def _http_server(ctx: Context, mode: str) -> Cell:
+    root = ctx.work / "www"
+    root.mkdir(exist_ok=True)
+    (root / "hello.txt").write_text("hello over loopback\n")
+    script = _script(ctx, "http_server", HTTP_SERVER)
+    return launch(mode, [str(ctx.python), "-I", str(script), str(root)], cwd=ctx.work,
+                  check=_expect("200 hello over loopback server exit 0"))
+
+
+ASYNCIO_ECHO = r"""
+import asyncio
+
+async def echo(reader, writer):
+    writer.write(await reader.readline())
+    await writer.drain()
+    writer.close()
+
+async def main():
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"ping over loopback\n")
+        await writer.drain()
+        print((await reader.readline()).decode().strip())
+        writer.close()
+        await writer.wait_closed()
+
+asyncio.run(main())
+"""
+
+POOL = r"""
+import multiprocessing
+if __name__ == "__main__":
+    with multiprocessing.Pool(2) as pool:
+        print("pool", pool.map(abs, [-1, -2, -3]))
+"""
+
+POOL_SPAWN = r"""
+import multiprocessing
+if __name__ == "__main__":
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        print("pool", pool.map(abs, [-1, -2, -3]))
+"""
+
+MANAGER = r"""
+import multiprocessing
+if __name__ == "__main__":
+    with multiprocessing.Manager() as manager:
+        shared = manager.dict()
+        shared["answer"] = 42
+        print("manager", dict(shared))
+"""
+
+PROCESS_POOL = r"""
+from concurrent.futures import ProcessPoolExecutor
+if __name__ == "__main__":
+    with ProcessPoolExecutor(2) as ex:
+        print("executor", list(ex.map(abs, [-1, -2, -3])))
+"""
+
+TEMPFILE = r"""
+import os, tempfile
+fd, name = tempfile.mkstemp()
+os.close(fd); os.unlink(name)
+with tempfile.TemporaryDirectory() as d, tempfile.NamedTemporaryFile(dir=d) as f:
+    f.write(b"x")
+print("tempfile ok")
+"""
+
+EMAIL = r"""
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+msg = MIMEMultipart()
+msg["Subject"] = "PEP 522"
+msg.attach(MIMEText("body"))
+text = msg.as_string()
+assert msg.get_boundary() and msg.get_boundary() in text
+print("boundary", len(msg.get_boundary()))
+"""
+
+LOGGING = r"""
+import logging, logging.handlers, os, tempfile
+with tempfile.TemporaryDirectory() as d:
+    handler = logging.handlers.RotatingFileHandler(os.path.join(d, "app.log"),
+                                                   maxBytes=200, backupCount=2)
+    log = logging.getLogger("pep522")
+    log.addHandler(handler)
+    for i in range(20):
+        log.warning("line %d of a rotating log", i)
+    handler.close()
+    print("rotated", sorted(os.listdir(d)))
+"""
+
+SSL = r"""
+import ssl
+ctx = ssl.create_default_context()
+print("ssl", ctx.verify_mode == ssl.CERT_REQUIRED)
+"""
+
+
+def _fallback(snippet: str) -> str:
+    return snippet + "print('got', len(_get_random_bytes(16)), 'bytes')\n"
+
+
+STDLIB_IMPORTS = r"""
+import contextlib, io, json, os, sys, time, traceback
+SKIP = {"antigravity", "this", "idlelib.idle", "turtledemo"}  # open windows or browsers
+TEST_PARTS = {"test", "tests", "idle_test", "__main__"}
+
+def names():
+    import importlib.util
+    for top in sorted(sys.stdlib_module_names):
+        if top in SKIP:
+            continue
+        yield top
+        try:
+            spec = importlib.util.find_spec(top)
+        except Exception:
+            continue
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for base in spec.submodule_search_locations:
+            for root, dirs, files in os.walk(base):
+                dirs[:] = sorted(d for d in dirs if d not in TEST_PARTS and
+                                 os.path.exists(os.path.join(root, d, "__init__.py")))
+                rel = os.path.relpath(root, base)
+                pkg = top if rel == "." else top + "." + rel.replace(os.sep, ".")
+                if pkg != top:
+                    yield pkg
+                for f in sorted(files):
+                    stem = f[:-3]
+                    if f.endswith(".py") and stem not in {"__init__"} | TEST_PARTS \
+                            and not stem.startswith("test_") and f"{pkg}.{stem}" not in SKIP:
+                        yield f"{pkg}.{stem}"
+
+marker = os.open(os.devnull, os.O_WRONLY)
+result = {}
+for name in names():
+    if any(part in TEST_PARTS for part in name.split(".")) or name.split(".")[0] in SKIP:
+        continue
+    os.write(marker, f"IMPORT {name}\n".encode())
+    sink = io.StringIO()
+    start = time.monotonic()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            __import__(name)
+    except BlockingIOError as exc:
+        tb = traceback.extract_tb(exc.__traceback__)[-1]
+        result[name] = ["raises", f"{tb.filename}:{tb.lineno} ({tb.name})"]
+    except BaseException as exc:
+        result[name] = ["error", f"{type(exc).__name__}: {exc}"[:200]]
+    else:
+        result[name] = ["ok", round(time.monotonic() - start, 3)]
+os.write(marker, b"IMPORT <done>\n")
+print(json.dumps(result))
+"""
+
+_MARK = re.compile(r'write\(\d+, "IMPORT ([^"\\]+)\\n"')
+
+
+def attribute_blocking(trace: str) -> dict[str, int]:
+    """Blocking getrandom() calls per module being imported (strace markers)."""
+    current = "<start-up>"
+    out: dict[str, int] = {}
+    for line in trace.splitlines():
+        m = _MARK.search(line)
+        if m:
+            current = m.group(1)
+        elif blocking_getrandom_calls(line):
+            out[current] = out.get(current, 0) + 1
+    return out
+
+
+def stdlib_imports(python: Path, mode: str, work: Path,
+                   timeout: float = 600) -> dict:
+    """Import every stdlib module in one process under mode.
+
+    Returns {"modules": {name: [status, detail]}, "blocking": {name: calls},
+    "waited": s}.  Status: ok, raises (BlockingIOError, where), error.
+    """
+    script = work / "stdlib_imports.py"
+    script.write_text(STDLIB_IMPORTS)
+    with tempfile.TemporaryDirectory(prefix="pep522-imports-") as tmp:
+        trace, log = Path(tmp) / "trace", Path(tmp) / "log"
+        argv = [str(python), "-I", str(script)]
+        # strace marks each import (a write of "IMPORT name" to /dev/null) and
+        # the getrandom() calls, so a blocking call is pinned on its import.
+        # Under the stateful modes it must see calls held by the supervisor
+        # (a user-notification filter outranks strace's own), hence no
+        # --seccomp-bpf there.
+        strace = [shutil.which("strace") or "strace", "-f", "-qq", "-s", "200",
+                  *(["--seccomp-bpf"] if mode == "never-ready" else []),
+                  "-e", "trace=getrandom,write", "-e", "signal=none",
+                  "-o", str(trace), "--"]
+        if mode == "ready":
+            cmd = argv
+        elif mode == "never-ready":
+            cmd = [*launcher(), mode, "--", *strace, *argv]
+        else:
+            cmd = [*launcher(), "--log", str(log), mode, "--", *strace, *argv]
+        proc = subprocess.run(cmd, cwd=work, env=harness_env(), capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if proc.returncode != 0 or not proc.stdout.strip():
+            raise RuntimeError(f"stdlib import run failed (exit {proc.returncode}):\n"
+                               f"{proc.stderr[-3000:]}")
+        modules = json.loads(proc.stdout.strip().splitlines()[-1])
+        blocking = attribute_blocking(trace.read_text(errors="replace")) \
+            if trace.exists() else {}
+        waited, held = held_seconds(log.read_text()) if log.exists() else (0.0, 0)
+    return {"modules": modules, "blocking": blocking, "waited": waited, "held": held}
+
+
+def import_failures(run: dict, baseline: dict) -> dict[str, str]:
+    """Modules that fail under a mode but import with a ready RNG."""
+    out = {}
+    for name, (status, detail) in run["modules"].items():
+        if status == "ok" or baseline["modules"].get(name, ["ok"])[0] != "ok":
+            continue
+        if status == "raises":
+            path, _, rest = detail.partition(":")
+            detail = f"{short_path(path)}:{rest}"
+        out[name] = f"{status}: {detail}"
+    return out
+
+
+def stdlib_cell(run: dict, baseline: dict, mode: str) -> Cell:
+    failures = import_failures(run, baseline)
+    n = sum(1 for s, _d in run["modules"].values() if s == "ok")
+    raised = {k: v for k, v in failures.items() if k in run["modules"]
+              and run["modules"][k][0] == "raises"}
+    extra = {"failures": failures, "imported": n, "blocking": run["blocking"],
+             "unavailable_when_ready": sorted(k for k, (s, _d) in baseline["modules"].items()
+                                              if s != "ok")}
+    if failures:
+        first = next(iter(raised.values()), next(iter(failures.values())))
+        where = first.split(": ", 1)[1] if raised else ""
+        kind = "raises" if raised else "fails"
+        names = ", ".join(sorted(failures)[:3]) + (", ..." if len(failures) > 3 else "")
+        text = (f"{kind} in {len(failures)} module{'s' if len(failures) > 1 else ''} "
+                f"({names})" + (f" at {where}" if where else ""))
+        return Cell(kind, text, where=where, extra=extra)
+    blocking = {k: v for k, v in run["blocking"].items() if k != "<done>"}
+    first = next(iter(blocking), "")
+    if run["held"]:
+        return Cell("waits", f"waits {run['waited']:.2f} s (import {first or '?'})",
+                    waited=run["waited"], blocking_calls=sum(blocking.values()),
+                    extra=extra)
+    if blocking:
+        return Cell("blocks", f"blocks (import {first})",
+                    blocking_calls=sum(blocking.values()), extra=extra)
+    return Cell("works", f"works ({n} modules)", extra=extra)
+
+
+def _stdlib(ctx: Context, mode: str) -> Cell:
+    key = "stdlib-baseline"
+    if key not in ctx.shared:
+        ctx.shared[key] = stdlib_imports(ctx.python, "ready", ctx.work)
+    start = time.monotonic()
+    run = stdlib_imports(ctx.python, mode, ctx.work)
+    cell = stdlib_cell(run, ctx.shared[key], mode)
+    cell.seconds = round(time.monotonic() - start, 2)
+    return cell
+
+
+PROGRAMS: tuple[Program, ...] = (
+    Program("stdlib imports", "import every stdlib module (tests and demos aside); "
+            "failures counted against the same interpreter with a ready RNG", _stdlib),
+    Program("venv + ensurepip", "python -m venv DIR (installs pip with ensurepip)", _venv),
+    Program("pip install (local wheel)", "pip install --no-index of a tiny local wheel",
+            _pip_install),
+    Program("http.server", "python -m http.server on loopback answering one GET",
+            _http_server),
+    _driver("asyncio echo", ASYNCIO_ECHO, "ping over loopback",
+            "asyncio TCP echo server and client on loopback"),
+    _driver("multiprocessing.Pool", POOL, "pool [1, 2, 3]",
+            "multiprocessing.Pool(2).map (default start method)"),
+    _driver("multiprocessing.Pool (spawn)", POOL_SPAWN, "pool [1, 2, 3]",
+            "multiprocessing spawn Pool(2).map: children get the authkey"),
+    _driver("multiprocessing.Manager", MANAGER, "manager {'answer': 42}",
+            "a Manager: authkey and HMAC challenges on its connections"),
+    _driver("ProcessPoolExecutor", PROCESS_POOL, "executor [1, 2, 3]",
+            "concurrent.futures.ProcessPoolExecutor(2).map"),
+    _driver("tempfile", TEMPFILE, "tempfile ok", "mkstemp, TemporaryDirectory, "
+            "NamedTemporaryFile"),
+    _driver("email MIME boundary", EMAIL, "boundary", "a multipart message and its boundary"),
+    _driver("logging rotating file", LOGGING, "rotated", "RotatingFileHandler rolling over"),
+    _driver("ssl.create_default_context", SSL, "ssl True", "ssl.create_default_context()"),
+    _driver("uuid.uuid4()", "import uuid\nprint('uuid', uuid.uuid4().version)\n", "uuid 4",
+            "a random UUID: PEP 522's contract, like os.urandom (raises)"),
+    _command("systemd recipe", ["-c", SYSTEMD_RECIPE], "",
+             'python3 -c "import secrets; secrets.wait_for_system_rng()"'),
+    _driver("PEP fallback snippet (as printed)", _fallback(PEP_FALLBACK_SNIPPET), "got 16",
+            "the PEP's snippet: imports modules that do not exist"),
+    _driver("fallback snippet (working)", _fallback(FALLBACK_SNIPPET), "got 16",
+            "from secrets import token_bytes, else os.urandom"),
+)
+
+
+def program(name: str) -> Program:
+    for p in PROGRAMS:
+        if p.name == name:
+            return p
+    raise KeyError(f"no program {name!r}; known: {', '.join(p.name for p in PROGRAMS)}")
+
+
+# -- running and reporting -------------------------------------------------------
+
+def column(version: str, variant: str, mode: str) -> str:
+    return f"{version} {variant} {mode}"
+
+
+def run(versions_: list[str], modes: list[str], names: list[str] | None = None,
+        variants: tuple[str, ...] = VARIANTS, work: Path | None = None,
+        log: Callable[[str], None] = print) -> dict[str, dict[str, Cell]]:
+    """{program name: {column: Cell}} for every version x variant x mode."""
+    chosen = [program(n) for n in names] if names else list(PROGRAMS)
+    table: dict[str, dict[str, Cell]] = {p.name: {} for p in chosen}
+    base = work or paths.BUILD / "programs"
+    for version in versions_:
+        for variant in variants:
+            python = build.build(version, variant, quiet=True)
+            ctx_work = base / f"{version}-{variant}"
+            shutil.rmtree(ctx_work, ignore_errors=True)
+            ctx_work.mkdir(parents=True)
+            ctx = Context(python, ctx_work, version, variant)
+            for p in chosen:
+                for mode in modes:
+                    cell = p.run(ctx, mode)
+                    table[p.name][column(version, variant, mode)] = cell
+                    log(f"{version} {variant:6} {mode:13} {p.name}: {cell.text}")
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import impact
+    p = argparse.ArgumentParser(prog="nox -s programs --")
+    p.add_argument("--cpython", action="append", choices=list(versions.releases()),
+                   help=f"default {versions.DEFAULT_VERSION}")
+    p.add_argument("--mode", action="append", help=f"default: {' '.join(MODES)}")
+    p.add_argument("--only", action="append", metavar="NAME",
+                   help="one program (repeatable): " + ", ".join(x.name for x in PROGRAMS))
+    p.add_argument("--no-docs", action="store_true", help="do not refresh docs/impact.md")
+    args = p.parse_args(argv)
+    table = run(args.cpython or [versions.DEFAULT_VERSION], args.mode or list(MODES),
+                args.only)
+    given = list(sys.argv[1:] if argv is None else argv)
+    command = "nox -s programs" + (" -- " + shlex.join(given) if given else "")
+    for name, cells in table.items():
+        impact.record(name, "program", program(name).what,
+                      {col: asdict(c) for col, c in cells.items()}, command)
+    md = impact.write(docs=not args.no_docs)
+    print(f"impact table: {md} (and .json)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
