@@ -275,7 +275,9 @@ class Supervisor:
 
     def _tick(self, now: float) -> None:
         if self.readiness is not None and self.readiness.update(now):
-            self._event("ready", held=len(self.held))
+            # mono: CLOCK_MONOTONIC of the declaration, comparable with the
+            # time.monotonic() of the processes it releases (bench's wake-up)
+            self._event("ready", held=len(self.held), mono=now)
             self._release()
 
     def _release(self) -> None:
