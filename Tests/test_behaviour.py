@@ -8,9 +8,12 @@ expected difference or sameness on it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from conftest import SUPPORTED
+from conftest import REPO, SUPPORTED, built
 from pep522_harness import behaviour, regrtest
 
 REGRTEST_MODES = ("never-ready", "enosys", "ready-on-wait")
@@ -109,3 +112,43 @@ def test_no_new_regrtest_failures(table, version, mode):
     ours = set(regrtest.added_test_modules())
     assert ours and not ours & patched, f"our own tests fail under {mode}"
     assert ours <= stock, "our tests pass on stock: they would not prove the change"
+
+
+# A thread ticks every millisecond while the main thread waits in a blocking
+# os.getrandom(16) for the faked RNG (secrets.wait_for_system_rng() waits in
+# that call); prints the ticks seen during the wait and the wait's length.
+TICKS = """\
+import os, threading, time
+ticks, stop = [], threading.Event()
+def tick():
+    while not stop.is_set():
+        ticks.append(time.monotonic())
+        time.sleep(0.001)
+thread = threading.Thread(target=tick)
+thread.start()
+while not ticks:
+    time.sleep(0.001)
+start = time.monotonic()
+os.getrandom(16)
+end = time.monotonic()
+stop.set()
+thread.join()
+print(sum(start < t < end for t in ticks), end - start)
+"""
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+def test_waiting_for_the_rng_lets_other_threads_run(version):
+    ticks = {}
+    for variant in behaviour.VARIANTS:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pep522_harness.fakerng", "ready-on-wait=0.3", "--",
+             str(built(version, variant)), "-I", "-c", TICKS],
+            cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        count, waited = proc.stdout.split()
+        assert float(waited) >= 0.25, (variant, waited)
+        ticks[variant] = int(count)
+    # Stock holds the GIL in the system call: the ticker stops for 0.3 s.
+    assert ticks["stock"] <= 2, ticks
+    assert ticks["pep522"] >= 50, ticks

@@ -107,6 +107,27 @@ class URandomNotReadyTests(unittest.TestCase):
             with self.subTest(method=name):
                 self.assertEqual(result, str(errno.EAGAIN))
 
+    def test_blocking_getrandom_waits_instead_of_raising(self):
+        # Without GRND_NONBLOCK, os.getrandom() first asks without blocking
+        # (a request of up to 256 bytes) and makes the blocking call only
+        # if the RNG is not ready: the EAGAIN of the first call must never
+        # reach the caller.
+        code = ('import os; '
+                'print(len(os.getrandom(16)), len(os.getrandom(300)))')
+        proc = run_python('never-ready', code)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout, '16 300\n')
+
+        proc = run_python('never-ready', textwrap.dedent("""
+            import os
+            try:
+                os.getrandom(16, os.GRND_NONBLOCK)
+            except BlockingIOError as exc:
+                print(exc.errno)
+        """))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout, f'{errno.EAGAIN}\n')
+
     def test_getrandom_unusable_falls_back_to_dev_urandom(self):
         # Kernels before 3.17 (ENOSYS) and old seccomp profiles (EPERM):
         # the RNG's state is unknown, /dev/urandom is read as before.
