@@ -103,3 +103,15 @@ def test_judge_a_no_slowdown_goal(ratio, significant, expected):
 def test_judge_a_speed_up_goal(ratio, significant, expected):
     token = next(b for b in bench.BENCHES if b.name == "token_bytes-32")
     assert bench.judge(token, ratio, 0.0, significant) == expected
+
+
+def test_instruction_table_counts_both_variants(tmp_path):
+    md = bench.instruction_table(DEFAULT_VERSION, tmp_path)
+    assert (tmp_path / "instructions.md").read_text() == md
+    rows = [line for line in md.splitlines() if line.startswith("| ")][1:]
+    assert len(rows) == len(bench.IR_CALLS) + 1
+    for row in rows:
+        stock, patched, ratio = (c.strip() for c in row.strip("|").split("|")[1:])
+        assert int(stock.replace(",", "")) > 0 and int(patched.replace(",", "")) > 0
+        # instruction counts are stable: an order of magnitude off is a bug
+        assert 0.5 < float(ratio.rstrip("×")) < 2, row

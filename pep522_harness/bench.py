@@ -11,6 +11,8 @@ release, into build/out/bench/VERSION/:
     compare.txt               ``pyperf compare_to -v`` and its table
     wake.json                 the raw wake-up launches
     ratios.md                 pep522/stock, the goal and pyperf's verdict
+    instructions.md           with --instructions: callgrind's instruction
+                              counts, which a noisy machine does not change
 
 pyperf is installed with pip into build/bench/ and reaches the built
 interpreters and pyperf's workers through PYTHONPATH only: their own
@@ -390,6 +392,56 @@ def measure(version: str, level_name: str, out: Path,
     return md
 
 
+# Instruction counts (valgrind's callgrind): per call, the difference between
+# two loop lengths divided by the extra calls, so start-up cancels out.
+# Start-up itself varies by ~0.2% with the random hash seed: take the least
+# of a few runs.
+IR_CALLS = (("os.urandom(32)", "import os", "os.urandom(32)"),
+            ("secrets.token_bytes(32)", "import secrets", "secrets.token_bytes(32)"),
+            ("os.getrandom(32)", "import os", "os.getrandom(32)"),
+            ("secrets.randbelow(2**64)", "import secrets", "secrets.randbelow(1 << 64)"))
+IR_LOOPS = (1000, 11000)
+IR_STARTUP_RUNS = 3
+
+
+def instructions(python: Path, *args: str) -> int:
+    if shutil.which("valgrind") is None:
+        raise BenchError("--instructions needs valgrind (apt-get install valgrind)")
+    proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                           str(python), *args], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    for line in proc.stderr.splitlines():
+        if "Collected :" in line and proc.returncode == 0:
+            return int(line.rpartition(":")[2].replace(",", ""))
+    raise BenchError(f"callgrind of {python} {' '.join(args)} failed:\n"
+                     f"{proc.stderr.strip()[-2000:]}")
+
+
+def instruction_table(version: str, out: Path) -> str:
+    pythons = {v: snapshot(version, v)[0] for v in VARIANTS}
+    rows = [f"## CPython {version}: instructions (callgrind), pep522 / stock", "",
+            "| what | stock | pep522 | pep522/stock |", "|---|---:|---:|---:|"]
+    for label, setup, stmt in IR_CALLS:
+        per_call = {}
+        for v in VARIANTS:
+            a, b = (instructions(pythons[v], "-I", "-c",
+                                 f"{setup}\nfor _ in range({n}): {stmt}")
+                    for n in IR_LOOPS)
+            per_call[v] = (b - a) / (IR_LOOPS[1] - IR_LOOPS[0])
+        rows.append(f"| {label}, per call | {per_call['stock']:.0f} | "
+                    f"{per_call['pep522']:.0f} | "
+                    f"{per_call['pep522'] / per_call['stock']:.3f}× |")
+    start = {v: min(instructions(pythons[v], "-I", "-c", "pass")
+                    for _ in range(IR_STARTUP_RUNS)) for v in VARIANTS}
+    rows.append(f"| start-up `-I -c pass` (least of {IR_STARTUP_RUNS}) | "
+                f"{start['stock']:,} | {start['pep522']:,} | "
+                f"{start['pep522'] / start['stock']:.4f}× |")
+    md = "\n".join(rows) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "instructions.md").write_text(md)
+    return md
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s bench --")
     p.add_argument("--cpython", action="append", choices=list(versions.releases()),
@@ -401,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
                        const="rigorous", help="twice the default processes")
     p.add_argument("--only", action="append", metavar="NAME",
                    choices=[b.name for b in BENCHES], help="run only these benchmarks")
+    p.add_argument("--instructions", action="store_true",
+                   help="also count instructions with valgrind (callgrind)")
     p.add_argument("--out", type=Path, default=paths.OUT / "bench",
                    help="output folder (default build/out/bench)")
     args = p.parse_args(argv)
@@ -410,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
             print("\n" + md)
             print(f"written: {args.out / version}/"
                   "{stock,pep522}.json, compare.txt, wake.json, ratios.md")
+            if args.instructions:
+                print("\n" + instruction_table(version, args.out / version))
     except (BenchError, build.BuildError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
