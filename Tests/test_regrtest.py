@@ -61,3 +61,18 @@ def test_compare_lists_only_differences():
                          {"test_os": "failed", "test_uuid": "passed"})
     assert regrtest.compare(a, b) == [
         {"test": "test_os", "stock": "passed", "pep522": "failed"}]
+
+
+def test_report_is_named_after_the_whole_version(tmp_path):
+    def outcome(variant, status):
+        return regrtest.Outcome("3.13.5", variant, "never-ready", ["-m", "test"], 1.5, 1,
+                                status)
+    data = regrtest.report([outcome("stock", {"test_os": "passed", "test_x": "failed"}),
+                            outcome("pep522", {"test_os": "failed", "test_x": "failed"})],
+                           tmp_path / "regrtest-3.13.5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "regrtest-3.13.5.json", "regrtest-3.13.5.md"]
+    assert data["modes"]["never-ready"]["differ"] == [
+        {"test": "test_os", "stock": "passed", "pep522": "failed"}]
+    assert data["modes"]["never-ready"]["wall_s"] == 3.0
+    assert "| test_os | passed | failed |" in (tmp_path / "regrtest-3.13.5.md").read_text()

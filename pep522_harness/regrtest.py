@@ -198,9 +198,10 @@ def report(outcomes: list[Outcome], out: Path) -> dict:
                                  if o.sanitizer else ""))
         lines.append("")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(
+    # out is named after a version ("regrtest-3.13.5"): add, never replace, a suffix
+    out.with_name(out.name + ".json").write_text(json.dumps(
         data | {"runs": [asdict(o) for o in outcomes]}, indent=1) + "\n")
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_name(out.name + ".md").write_text("\n".join(lines) + "\n")
     return data
 
 
