@@ -149,9 +149,15 @@ def run(version: str, variant: str, mode: str, tests: list[str], *,
                               env=sanitizer_env(sanitizer, report_dir))
     wall = time.monotonic() - start
     status = parse_summary(log.read_text(errors="replace"), selected)
-    reports = sorted(str(p) for p in report_dir.glob("*")) if sanitizer else []
-    return Outcome(version, variant, mode, cmd[3:], round(wall, 1),
+    reports = sorted(_shown(str(p)) for p in report_dir.glob("*")) if sanitizer else []
+    return Outcome(version, variant, mode, [_shown(a) for a in cmd[3:]], round(wall, 1),
                    proc.returncode, status, sanitizer, reports)
+
+
+def _shown(arg: str) -> str:
+    """A path inside the checkout as a relative one: reports go into docs/."""
+    root = str(paths.REPO) + os.sep
+    return arg.removeprefix(root)
 
 
 def compare(stock: Outcome, patched: Outcome) -> list[dict[str, str]]:
