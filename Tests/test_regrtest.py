@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
+from conftest import REPO
 from pep522_harness import regrtest
 
 SUMMARY_313 = """\
@@ -76,3 +81,43 @@ def test_report_is_named_after_the_whole_version(tmp_path):
         {"test": "test_os", "stock": "passed", "pep522": "failed"}]
     assert data["modes"]["never-ready"]["wall_s"] == 3.0
     assert "| test_os | passed | failed |" in (tmp_path / "regrtest-3.13.5.md").read_text()
+
+
+def test_publish_merges_modes_and_sets_apart_our_own_modules(tmp_path):
+    ours = regrtest.added_test_modules()[0]
+
+    def data(mode, differ):
+        return {"version": "3.13.5", "modes": {mode: {
+            "wall_s": 60.0, "flaky": ["test_x"], "differ": differ,
+            "stock": {"failed": ["test_cmd_line"]}, "pep522": {"failed": []}}}}
+    regrtest.publish(data("ready", [{"test": ours, "stock": "absent", "pep522": "passed"}]),
+                     "--full --mode ready", tmp_path)
+    md = regrtest.publish(data("never-ready", [
+        {"test": "test_nothing_explains_this", "stock": "passed", "pep522": "failed"}]),
+        "--full --mode never-ready", tmp_path)
+    doc = json.loads((tmp_path / "regrtest-3.13.5.json").read_text())
+    assert set(doc["modes"]) == {"ready", "never-ready"}
+    assert doc["modes"]["ready"]["differ"] == []
+    assert doc["modes"]["ready"]["added_modules"] == {ours: "passed"}
+    assert doc["modes"]["never-ready"]["differ"][0]["why"] is None
+    assert "**not explained**" in md.read_text()
+
+
+def test_explanation_prefers_the_mode_then_any():
+    table = {"*": {"test_a": "always"}, "never-ready": {"test_a": "here"}}
+    assert regrtest.explanation("test_a", "never-ready", table) == "here"
+    assert regrtest.explanation("test_a", "enosys", table) == "always"
+    assert regrtest.explanation("test_b", "enosys", table) is None
+
+
+@pytest.mark.parametrize("doc", sorted((REPO / "docs").glob("regrtest-*.json")),
+                         ids=lambda p: p.name)
+def test_published_differences_are_all_explained(doc):
+    data = json.loads(doc.read_text())
+    assert data["modes"]
+    if "ready" in data["modes"]:
+        assert data["modes"]["ready"]["differ"] == [], "a ready RNG must change nothing"
+    for mode, entry in data["modes"].items():
+        for d in entry["differ"]:
+            assert d["why"] == regrtest.explanation(d["test"], mode), (mode, d)
+            assert d["why"], f"{d['test']} differs under {mode}, unexplained"

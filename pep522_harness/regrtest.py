@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -211,6 +212,73 @@ def report(outcomes: list[Outcome], out: Path) -> dict:
     return data
 
 
+# Why a test's outcome differs between stock and pep522, per mode ("*": any).
+EXPLAINED = Path(__file__).with_name("regrtest_explained.toml")
+
+
+def explanation(test: str, mode: str, table: dict | None = None) -> str | None:
+    table = table if table is not None else tomllib.loads(EXPLAINED.read_text())
+    for key in (mode, "*"):
+        why = table.get(key, {}).get(test)
+        if why:
+            return str(why)
+    return None
+
+
+def publish(data: dict, command: str, docs: Path | None = None) -> Path:
+    """Merge a full run's modes into docs/regrtest-VERSION.json and render its
+    Markdown twin: per mode the tests that differ, each with why."""
+    docs = docs or paths.REPO / "docs"
+    version = data["version"]
+    json_path = docs / f"regrtest-{version}.json"
+    try:
+        doc = json.loads(json_path.read_text())
+    except (OSError, ValueError):
+        doc = {"version": version, "modes": {}}
+    table = tomllib.loads(EXPLAINED.read_text())
+    ours = set(added_test_modules())
+    for mode, entry in data["modes"].items():
+        # The patch set's own modules exist only in pep522: not a difference.
+        new = {d["test"]: d["pep522"] for d in entry["differ"]
+               if d["test"] in ours and d["stock"] == "absent"}
+        doc["modes"][mode] = {
+            "date": time.strftime("%Y-%m-%d"),
+            "command": command,
+            "wall_s": entry["wall_s"],
+            "differ": [d | {"why": explanation(d["test"], mode, table)}
+                       for d in entry["differ"] if d["test"] not in new],
+            "added_modules": new,
+            "flaky": entry["flaky"],
+            "failed": {v: entry[v]["failed"] for v in ("stock", "pep522") if v in entry},
+        }
+    docs.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    lines = [f"# CPython {version}: the whole regression suite, stock against pep522", "",
+             "Both builds are made the same way (`nox -s build`); each mode runs "
+             "`python -m test -j2 --timeout=900 -w` under the fake RNG. A difference is "
+             "a test module whose outcome is not the same on both; every one is "
+             "explained (`pep522_harness/regrtest_explained.toml`).", ""]
+    for mode in sorted(doc["modes"]):
+        e = doc["modes"][mode]
+        lines += [f"## `{mode}`", "",
+                  f"Run {e['date']}, {e['wall_s'] / 60:.1f} min for both variants on 2 cores: "
+                  f"`nox -s regrtest -- {e['command']}`", "",
+                  "| test | stock | pep522 | why |", "|---|---|---|---|"]
+        lines += [f"| {d['test']} | {d['stock']} | {d['pep522']} | "
+                  f"{d['why'] or '**not explained**'} |" for d in e["differ"]] or [
+                      "| (none) | | | |"]
+        lines += ["", "- the patch set's own test modules (only in pep522): " + (
+                      ", ".join(f"{t} {o}" for t, o in sorted(e["added_modules"].items()))
+                      or "none"),
+                  *(f"- failed on {v}: {', '.join(f) or 'nothing'}"
+                        for v, f in e["failed"].items()),
+                  f"- flaky (failed, then passed when re-run): "
+                  f"{', '.join(e['flaky']) or 'none'}", ""]
+    md = json_path.with_name(f"regrtest-{version}.md")
+    md.write_text("\n".join(lines))
+    return md
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s regrtest --")
     p.add_argument("--cpython", default=DEFAULT_VERSION)
@@ -245,6 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     for mode, entry in data["modes"].items():
         print(f"{mode}: {len(entry['differ'])} tests differ between stock and pep522")
     print(f"report: {paths.OUT / name}.md (and .json)")
+    if args.full and args.variant == "both" and not args.sanitizer:
+        command = " ".join(["--cpython", args.cpython, "--full",
+                            *(f"--mode {m}" for m in args.mode or ["never-ready"])])
+        print(f"published: {publish(data, command)} (and .json)")
     return 0
 
 
