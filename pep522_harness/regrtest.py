@@ -221,7 +221,8 @@ def explanation(test: str, mode: str, table: dict | None = None) -> str | None:
     for key in (mode, "*"):
         why = table.get(key, {}).get(test)
         if why:
-            return str(why)
+            # a name from [reasons] stands for the reason's text
+            return str(table.get("reasons", {}).get(why, why))
     return None
 
 
