@@ -265,9 +265,11 @@ def publish(data: dict, command: str, docs: Path | None = None) -> Path:
                   f"Run {e['date']}, {e['wall_s'] / 60:.1f} min for both variants on 2 cores: "
                   f"`nox -s regrtest -- {e['command']}`", "",
                   "| test | stock | pep522 | why |", "|---|---|---|---|"]
+        whys = list(dict.fromkeys(d["why"] for d in e["differ"] if d["why"]))
         lines += [f"| {d['test']} | {d['stock']} | {d['pep522']} | "
-                  f"{d['why'] or '**not explained**'} |" for d in e["differ"]] or [
-                      "| (none) | | | |"]
+                  + (f"[{whys.index(d['why']) + 1}]" if d["why"] else "**not explained**")
+                  + " |" for d in e["differ"]] or ["| (none) | | | |"]
+        lines += ["", *(f"[{i}] {why}  " for i, why in enumerate(whys, 1))]
         lines += ["", "- the patch set's own test modules (only in pep522): " + (
                       ", ".join(f"{t} {o}" for t, o in sorted(e["added_modules"].items()))
                       or "none"),
