@@ -84,9 +84,23 @@ def test_series_variant_per_version_and_comments(tmp_path):
     assert [e.path.relative_to(tmp_path).as_posix() for e in apply.series("3.11.2", tmp_path)] \
         == ["a.patch", "3.11.2/b.patch"]
     (tmp_path / "3.11.2" / "only311.patch").write_text("")
+    (tmp_path / "series").write_text("a.patch\nb.patch\n")
+    (tmp_path / "3.11.2" / "series").write_text("only311.patch\n")
+    assert [e.name for e in apply.series("3.13.5", tmp_path)] == ["a.patch", "b.patch"]
+    assert [e.path.relative_to(tmp_path).as_posix() for e in apply.series("3.11.2", tmp_path)] \
+        == ["a.patch", "3.11.2/b.patch", "3.11.2/only311.patch"]
+    # A release-only patch in the shared series is missing for the other
+    # releases, as quilt would find it; listed in both, it is listed twice.
     (tmp_path / "series").write_text("a.patch\nonly311.patch\n")
-    assert [e.name for e in apply.series("3.13.5", tmp_path)] == ["a.patch"]
-    assert [e.name for e in apply.series("3.11.2", tmp_path)] == ["a.patch", "only311.patch"]
+    with pytest.raises(apply.ApplyError, match="only311.patch is listed but missing"):
+        apply.series("3.13.5", tmp_path)
+    with pytest.raises(apply.ApplyError, match="only311.patch is listed twice"):
+        apply.series("3.11.2", tmp_path)
+    (tmp_path / "series").write_text("b.patch\n")
+    (tmp_path / "3.11.2" / "series").write_text("b.patch\n")
+    with pytest.raises(apply.ApplyError, match="listed twice"):
+        apply.series("3.11.2", tmp_path)
+    (tmp_path / "3.11.2" / "series").unlink()
     (tmp_path / "series").write_text("missing.patch\n")
     with pytest.raises(apply.ApplyError, match="missing"):
         apply.series("3.13.5", tmp_path)

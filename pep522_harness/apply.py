@@ -1,9 +1,11 @@
 """Turn a pristine release into a work tree: unpack, apply the series with
 zero fuzz, add the files the patch set adds, and sync into the build tree.
 
-The series is ``patches/series`` (quilt format). For version V a patch name N
-resolves to ``patches/V/N`` when that variant exists, else ``patches/N``; a
-patch that exists only in version folders applies to those releases only.
+The series is ``patches/series`` (quilt format), shared by every release.
+For version V a patch name N resolves to ``patches/V/N`` when that variant
+exists, else ``patches/N``. A patch for one release only (its target is gone
+from the others) is listed in that release's own ``patches/V/series`` and
+applied after the shared series.
 Files under ``Lib/``, ``Modules/`` and ``Python/`` of this repository are
 added at the same paths; they must not exist upstream.
 """
@@ -33,13 +35,9 @@ class SeriesEntry:
     path: Path
 
 
-def series(version: str, patches_dir: Path | None = None) -> list[SeriesEntry]:
-    """The active patches for ``version``, in order."""
-    pdir = patches_dir or paths.PATCHES
-    listing = pdir / "series"
-    if not listing.is_file():
-        return []
-    entries = []
+def _read_series(listing: Path) -> list[tuple[int, str]]:
+    """(line number, patch name) of a quilt series file; -p1 only."""
+    names = []
     for lineno, raw in enumerate(listing.read_text().splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -47,13 +45,27 @@ def series(version: str, patches_dir: Path | None = None) -> list[SeriesEntry]:
         name, *opts = line.split()
         if opts and opts != ["-p1"]:
             raise ApplyError(f"{listing}:{lineno}: only -p1 patches are supported")
-        variant = pdir / version / name
-        path = variant if variant.is_file() else pdir / name
-        if not path.is_file():
-            if any(pdir.glob(f"*/{name}")):
-                continue    # a patch for other releases only
-            raise ApplyError(f"{listing}:{lineno}: {name} is listed but missing")
-        entries.append(SeriesEntry(name, path))
+        names.append((lineno, name))
+    return names
+
+
+def series(version: str, patches_dir: Path | None = None) -> list[SeriesEntry]:
+    """The active patches for ``version``, in order: the shared series (each
+    entry replaced by its variant in ``patches/V/`` where there is one), then
+    the release's own series ``patches/V/series``."""
+    pdir = patches_dir or paths.PATCHES
+    entries = []
+    for listing, own in ((pdir / "series", False), (pdir / version / "series", True)):
+        if not listing.is_file():
+            continue
+        for lineno, name in _read_series(listing):
+            variant = pdir / version / name
+            path = variant if own or variant.is_file() else pdir / name
+            if not path.is_file():
+                raise ApplyError(f"{listing}:{lineno}: {name} is listed but missing")
+            if any(e.name == name for e in entries):
+                raise ApplyError(f"{listing}:{lineno}: {name} is listed twice")
+            entries.append(SeriesEntry(name, path))
     return entries
 
 
