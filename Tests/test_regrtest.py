@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import REPO
-from pep522_harness import regrtest
+from pep522_harness import regrtest, versions
 
 SUMMARY_313 = """\
 == Tests result: FAILURE then FAILURE ==
@@ -101,6 +101,40 @@ def test_publish_merges_modes_and_sets_apart_our_own_modules(tmp_path):
     assert doc["modes"]["ready"]["added_modules"] == {ours: "passed"}
     assert doc["modes"]["never-ready"]["differ"][0]["why"] is None
     assert "**not explained**" in md.read_text()
+
+
+def test_a_release_leaves_out_the_same_cases_on_both_variants():
+    ignored = regrtest.ignored("3.11.2")
+    assert ignored, "3.11.2 leaves out the vsock test that hangs on stock"
+    cmds = [regrtest.command(REPO / f"build/cpython-3.11.2-{v}/bin/python3", "3.11.2",
+                             "never-ready", ["test_os"], full=False, jobs=2,
+                             timeout=900, rerun=True) for v in ("stock", "pep522")]
+    for cmd in cmds:
+        for pattern in ignored:
+            assert cmd[cmd.index(pattern) - 1] == "--ignore"
+        assert cmd[-1] == "test_os"
+    assert [a.replace("-stock/", "-VARIANT/") for a in cmds[0]] == [
+        a.replace("-pep522/", "-VARIANT/") for a in cmds[1]]
+    assert "--ignore" not in regrtest.command(
+        REPO / "python3", "3.13.5", "ready", [], full=True, jobs=2, timeout=900, rerun=True)
+
+
+def test_ignored_cases_are_for_supported_releases_and_say_why():
+    table = regrtest.tomllib.loads(regrtest.EXPLAINED.read_text())
+    for version, cases in table.get("ignore", {}).items():
+        assert version in versions.releases(), version
+        assert all(len(why) > 40 for why in cases.values()), cases
+
+
+def test_publish_shows_what_the_release_leaves_out(tmp_path):
+    data = {"version": "3.11.2", "modes": {"ready": {
+        "wall_s": 60.0, "flaky": [], "differ": [],
+        "stock": {"failed": []}, "pep522": {"failed": []}}}}
+    md = regrtest.publish(data, "--cpython 3.11.2 --full --mode ready", tmp_path)
+    doc = json.loads((tmp_path / "regrtest-3.11.2.json").read_text())
+    assert doc["modes"]["ready"]["ignored"] == regrtest.ignored("3.11.2")
+    for pattern in regrtest.ignored("3.11.2"):
+        assert f"`--ignore {pattern}`" in md.read_text()
 
 
 def test_explanation_prefers_the_mode_then_any():

@@ -124,17 +124,27 @@ def sanitizer_env(sanitizer: str | None, report_dir: Path) -> dict[str, str]:
     return env
 
 
+def command(python: Path, version: str, mode: str, selected: list[str], *,
+            full: bool, jobs: int, timeout: int, rerun: bool) -> list[str]:
+    """The run's command line: regrtest under the fake RNG, stock and pep522
+    alike (the same release leaves out the same test cases)."""
+    cmd = [sys.executable, "-m", "pep522_harness.fakerng", mode, "--",
+           str(python), "-m", "test", f"-j{jobs}", f"--timeout={timeout}"]
+    if rerun:
+        cmd.append("-w")
+    for pattern in ignored(version):
+        cmd += ["--ignore", pattern]
+    return cmd + ([] if full else selected)
+
+
 def run(version: str, variant: str, mode: str, tests: list[str], *,
         full: bool = False, jobs: int = 2, timeout: int = 900,
         rerun: bool = True, log_dir: Path | None = None,
         sanitizer: str | None = None) -> Outcome:
     python = build.build(version, variant, sanitizer=sanitizer, quiet=True)
     selected = list_tests(python, tests, full)
-    cmd = [sys.executable, "-m", "pep522_harness.fakerng", mode, "--",
-           str(python), "-m", "test", f"-j{jobs}", f"--timeout={timeout}"]
-    if rerun:
-        cmd.append("-w")
-    cmd += [] if full else selected
+    cmd = command(python, version, mode, selected, full=full, jobs=jobs,
+                  timeout=timeout, rerun=rerun)
     log_dir = log_dir or paths.LOGS
     log_dir.mkdir(parents=True, exist_ok=True)
     tag = paths.build_name(version, variant, sanitizer).removeprefix("cpython-")
@@ -226,6 +236,13 @@ def explanation(test: str, mode: str, table: dict | None = None) -> str | None:
     return None
 
 
+def ignored(version: str, table: dict | None = None) -> dict[str, str]:
+    """Test cases this release's runs leave out, stock and pep522 alike
+    (regrtest ``--ignore PATTERN``), each with why: ``[ignore."VERSION"]``."""
+    table = table if table is not None else tomllib.loads(EXPLAINED.read_text())
+    return {str(k): str(v) for k, v in table.get("ignore", {}).get(version, {}).items()}
+
+
 def publish(data: dict, command: str, docs: Path | None = None) -> Path:
     """Merge a full run's modes into docs/regrtest-VERSION.json and render its
     Markdown twin: per mode the tests that differ, each with why."""
@@ -251,6 +268,7 @@ def publish(data: dict, command: str, docs: Path | None = None) -> Path:
             "added_modules": new,
             "flaky": entry["flaky"],
             "failed": {v: entry[v]["failed"] for v in ("stock", "pep522") if v in entry},
+            "ignored": ignored(version, table),
         }
     docs.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
@@ -276,7 +294,9 @@ def publish(data: dict, command: str, docs: Path | None = None) -> Path:
                   *(f"- failed on {v}: {', '.join(f) or 'nothing'}"
                         for v, f in e["failed"].items()),
                   f"- flaky (failed, then passed when re-run): "
-                  f"{', '.join(e['flaky']) or 'none'}", ""]
+                  f"{', '.join(e['flaky']) or 'none'}",
+                  *(f"- left out of both runs (`--ignore {pattern}`): {why}"
+                    for pattern, why in e.get("ignored", {}).items()), ""]
     md = json_path.with_name(f"regrtest-{version}.md")
     md.write_text("\n".join(lines))
     return md
