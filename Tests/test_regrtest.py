@@ -59,6 +59,39 @@ def test_parse_rerun_that_passed_is_flaky():
                    "test_zz_nonexistent": "skipped"}
 
 
+FULL_LOG_313 = """\
+0:00:05 load avg: 0.78 [  4/483/1] test.test_asyncio.test_eager_task_factory failed
+== Tests result: FAILURE ==
+
+2 tests failed:
+    test.test_asyncio.test_eager_task_factory test_cmd_line
+
+445 tests OK.
+
+0:06:29 load avg: 0.93 Re-running 2 failed tests in verbose mode in subprocesses
+0:06:29 load avg: 0.93 [1/2/1] test_cmd_line failed (1 failure)
+0:06:29 load avg: 0.93 [2/2/1] test.test_asyncio.test_eager_task_factory passed
+1 test failed again:
+    test_cmd_line
+
+== Tests result: FAILURE then FAILURE ==
+
+2 re-run tests:
+    test.test_asyncio.test_eager_task_factory test_cmd_line
+
+1 test failed:
+    test_cmd_line
+
+446 tests OK.
+"""
+
+
+def test_parse_only_the_summary_after_the_re_run():
+    got = regrtest.parse_summary(FULL_LOG_313, [])
+    assert got == {"test.test_asyncio.test_eager_task_factory": "flaky",
+                   "test_cmd_line": "failed"}
+
+
 def test_compare_lists_only_differences():
     a = regrtest.Outcome("3.13.5", "stock", "ready", [], 1.0, 0,
                          {"test_os": "passed", "test_uuid": "passed"})
@@ -91,16 +124,32 @@ def test_publish_merges_modes_and_sets_apart_our_own_modules(tmp_path):
             "wall_s": 60.0, "flaky": ["test_x"], "differ": differ,
             "stock": {"failed": ["test_cmd_line"]}, "pep522": {"failed": []}}}}
     regrtest.publish(data("ready", [{"test": ours, "stock": "absent", "pep522": "passed"}]),
-                     "--full --mode ready", tmp_path)
+                     tmp_path)
     md = regrtest.publish(data("never-ready", [
         {"test": "test_nothing_explains_this", "stock": "passed", "pep522": "failed"}]),
-        "--full --mode never-ready", tmp_path)
+        tmp_path)
     doc = json.loads((tmp_path / "regrtest-3.13.5.json").read_text())
     assert set(doc["modes"]) == {"ready", "never-ready"}
     assert doc["modes"]["ready"]["differ"] == []
     assert doc["modes"]["ready"]["added_modules"] == {ours: "passed"}
     assert doc["modes"]["never-ready"]["differ"][0]["why"] is None
     assert "**not explained**" in md.read_text()
+    assert doc["modes"]["ready"]["command"] == "--cpython 3.13.5 --full --mode ready"
+
+    # Read again from the logs: the result may change, the measured time stays.
+    again = data("ready", [])
+    again["modes"]["ready"]["wall_s"] = 1.0
+    regrtest.publish(again, tmp_path, reread=True)
+    doc = json.loads((tmp_path / "regrtest-3.13.5.json").read_text())
+    assert doc["modes"]["ready"]["wall_s"] == 60.0
+    assert doc["modes"]["ready"]["added_modules"] == {}
+
+
+def test_total_duration_reads_regrtests_own_clock():
+    assert regrtest.total_duration("x\nTotal duration: 6 min 39 sec\n") == 399
+    assert regrtest.total_duration("Total duration: 1 hour 2 min 3 sec") == 3723
+    assert regrtest.total_duration("Total duration: 20.1 sec") == 20.1
+    assert regrtest.total_duration("interrupted") is None
 
 
 def test_a_release_leaves_out_the_same_cases_on_both_variants():
@@ -130,7 +179,7 @@ def test_publish_shows_what_the_release_leaves_out(tmp_path):
     data = {"version": "3.11.2", "modes": {"ready": {
         "wall_s": 60.0, "flaky": [], "differ": [],
         "stock": {"failed": []}, "pep522": {"failed": []}}}}
-    md = regrtest.publish(data, "--cpython 3.11.2 --full --mode ready", tmp_path)
+    md = regrtest.publish(data, tmp_path)
     doc = json.loads((tmp_path / "regrtest-3.11.2.json").read_text())
     assert doc["modes"]["ready"]["ignored"] == regrtest.ignored("3.11.2")
     for pattern in regrtest.ignored("3.11.2"):

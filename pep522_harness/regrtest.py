@@ -70,10 +70,16 @@ class Outcome:
 
 
 def parse_summary(text: str, selected: list[str]) -> dict[str, str]:
-    """Module -> passed|failed|skipped|flaky|... from regrtest's summary."""
+    """Module -> passed|failed|skipped|flaky|... from regrtest's summary.
+
+    With -w regrtest prints a summary before it re-runs the failures and
+    another after: only the last one ("== Tests result: X then Y ==") counts,
+    or a test that passed when re-run would stay failed.
+    """
     found: dict[str, str] = {}
     lines = text.splitlines()
-    i = 0
+    starts = [n for n, line in enumerate(lines) if line.startswith("== Tests result")]
+    i = starts[-1] if starts else 0
     while i < len(lines):
         m = _HEADER.match(lines[i].strip())
         if not m:
@@ -137,6 +143,51 @@ def command(python: Path, version: str, mode: str, selected: list[str], *,
     return cmd + ([] if full else selected)
 
 
+def log_path(log_dir: Path, version: str, variant: str, mode: str, full: bool,
+             sanitizer: str | None) -> Path:
+    tag = paths.build_name(version, variant, sanitizer).removeprefix("cpython-")
+    return log_dir / f"regrtest-{tag}-{mode}{'-full' if full else ''}.log"
+
+
+_DURATION = re.compile(r"^Total duration: (.+)$", re.M)
+_UNIT = {"hour": 3600, "hours": 3600, "min": 60, "sec": 1, "ms": 0.001}
+
+
+def total_duration(text: str) -> float | None:
+    """regrtest's own "Total duration: 1 hour 2 min 3 sec" in seconds."""
+    found = _DURATION.findall(text)
+    if not found:
+        return None
+    words = found[-1].split()
+    return sum(float(n) * _UNIT[u] for n, u in zip(words[::2], words[1::2]))
+
+
+def from_log(version: str, variant: str, mode: str, tests: list[str], *,
+             full: bool = False, jobs: int = 2, timeout: int = 900,
+             rerun: bool = True, log_dir: Path | None = None,
+             sanitizer: str | None = None) -> Outcome:
+    """The outcome of the last run, read again from its log (``--from-logs``:
+    after a change to how logs are read, without running the suite again).
+    The wall time is regrtest's own total duration."""
+    python = paths.python(version, variant, sanitizer)
+    log = log_path(log_dir or paths.LOGS, version, variant, mode, full, sanitizer)
+    try:
+        text = log.read_text(errors="replace")
+    except FileNotFoundError:
+        raise SystemExit(f"regrtest: no log of that run ({_shown(str(log))}); "
+                         f"run it first, without --from-logs") from None
+    wall = total_duration(text)
+    if wall is None:
+        raise SystemExit(f"regrtest: {_shown(str(log))} has no summary: the run did "
+                         f"not finish; run it again, without --from-logs")
+    selected = list_tests(python, tests, full)
+    cmd = command(python, version, mode, selected, full=full, jobs=jobs,
+                  timeout=timeout, rerun=rerun)
+    return Outcome(version, variant, mode, [_shown(a) for a in cmd[3:]], round(wall, 1),
+                   0 if "Result: SUCCESS" in text else 2,
+                   parse_summary(text, selected), sanitizer, [])
+
+
 def run(version: str, variant: str, mode: str, tests: list[str], *,
         full: bool = False, jobs: int = 2, timeout: int = 900,
         rerun: bool = True, log_dir: Path | None = None,
@@ -147,8 +198,7 @@ def run(version: str, variant: str, mode: str, tests: list[str], *,
                   timeout=timeout, rerun=rerun)
     log_dir = log_dir or paths.LOGS
     log_dir.mkdir(parents=True, exist_ok=True)
-    tag = paths.build_name(version, variant, sanitizer).removeprefix("cpython-")
-    log = log_dir / f"regrtest-{tag}-{mode}{'-full' if full else ''}.log"
+    log = log_path(log_dir, version, variant, mode, full, sanitizer)
     report_dir = log.with_suffix(".reports")
     shutil.rmtree(report_dir, ignore_errors=True)
     if sanitizer:
@@ -243,9 +293,14 @@ def ignored(version: str, table: dict | None = None) -> dict[str, str]:
     return {str(k): str(v) for k, v in table.get("ignore", {}).get(version, {}).items()}
 
 
-def publish(data: dict, command: str, docs: Path | None = None) -> Path:
+def publish(data: dict, docs: Path | None = None, *,
+            reread: bool = False) -> Path:
     """Merge a full run's modes into docs/regrtest-VERSION.json and render its
-    Markdown twin: per mode the tests that differ, each with why."""
+    Markdown twin: per mode the tests that differ, each with why.
+
+    ``reread``: the outcomes were read again from the logs of runs already
+    published, so a mode keeps the date and wall time measured when it ran.
+    """
     docs = docs or paths.REPO / "docs"
     version = data["version"]
     json_path = docs / f"regrtest-{version}.json"
@@ -259,10 +314,11 @@ def publish(data: dict, command: str, docs: Path | None = None) -> Path:
         # The patch set's own modules exist only in pep522: not a difference.
         new = {d["test"]: d["pep522"] for d in entry["differ"]
                if d["test"] in ours and d["stock"] == "absent"}
+        ran = doc["modes"].get(mode, {}) if reread else {}
         doc["modes"][mode] = {
-            "date": time.strftime("%Y-%m-%d"),
-            "command": command,
-            "wall_s": entry["wall_s"],
+            "date": ran.get("date", time.strftime("%Y-%m-%d")),
+            "command": f"--cpython {version} --full --mode {mode}",
+            "wall_s": ran.get("wall_s", entry["wall_s"]),
             "differ": [d | {"why": explanation(d["test"], mode, table)}
                        for d in entry["differ"] if d["test"] not in new],
             "added_modules": new,
@@ -313,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=int, default=900, help="per test, seconds")
     p.add_argument("--sanitizer", choices=sorted(build.SANITIZERS),
                    help="run the ASan or UBSan builds (nox -s build -- --sanitizer)")
+    p.add_argument("--from-logs", action="store_true",
+                   help="read the last run's logs again instead of running")
     p.add_argument("tests", nargs="*", help=f"default: {' '.join(FOCUS)} + ours")
     args = p.parse_args(argv)
     tests = args.tests or default_tests()
@@ -323,8 +381,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"regrtest: CPython {args.cpython} {variant}"
                   f"{f' ({args.sanitizer})' if args.sanitizer else ''} under {mode} ...",
                   flush=True)
-            o = run(args.cpython, variant, mode, tests, full=args.full,
-                    jobs=args.jobs, timeout=args.timeout, sanitizer=args.sanitizer)
+            o = (from_log if args.from_logs else run)(
+                args.cpython, variant, mode, tests, full=args.full,
+                jobs=args.jobs, timeout=args.timeout, sanitizer=args.sanitizer)
             print(f"  {len(o.status)} modules, failed: "
                   f"{' '.join(o.modules('failed')) or 'none'}; {o.wall_s} s"
                   + (f"; {len(o.sanitizer_reports)} sanitizer report files"
@@ -337,9 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{mode}: {len(entry['differ'])} tests differ between stock and pep522")
     print(f"report: {paths.OUT / name}.md (and .json)")
     if args.full and args.variant == "both" and not args.sanitizer:
-        command = " ".join(["--cpython", args.cpython, "--full",
-                            *(f"--mode {m}" for m in args.mode or ["never-ready"])])
-        print(f"published: {publish(data, command)} (and .json)")
+        print(f"published: {publish(data, reread=args.from_logs)} (and .json)")
     return 0
 
 
