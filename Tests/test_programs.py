@@ -46,7 +46,7 @@ def table(tmp_path_factory) -> dict[str, dict[str, programs.Cell]]:
         impact.record(name, "program", programs.program(name).what,
                       {c: asdict(cell) for c, cell in cells.items()},
                       "pytest Tests/test_programs.py", path=out)
-    md = impact.write(docs=False, path=out)
+    md = impact.write(out)
     print(f"\nprogram rows: {md}")
     return data
 
@@ -305,3 +305,30 @@ def test_impact_projects_say_why():
     assert len(impact.PROJECTS) >= 3
     for p in impact.PROJECTS.values():
         assert p.why and p.version and p.tests
+
+
+def test_the_published_table_is_made_from_its_json(tmp_path):
+    copy = tmp_path / "impact.json"
+    copy.write_text((REPO / "docs" / "impact.json").read_text())
+    assert impact.write(copy).read_text() == (REPO / "docs" / "impact.md").read_text()
+
+
+def test_no_docs_records_into_a_scratch_copy(tmp_path, monkeypatch):
+    docs = tmp_path / "docs" / "impact.json"
+    docs.parent.mkdir()
+    docs.write_text(json.dumps({"rows": {"kept": {"kind": "program", "cells": {}}}}))
+    monkeypatch.setattr(impact, "JSON", docs)
+    monkeypatch.setattr(paths, "OUT", tmp_path / "out")
+    scratch = impact.store(docs=False)
+    assert scratch == tmp_path / "out" / "impact.json"
+    impact.record("new", "program", "a row", {"3.13.5 stock ready-on-wait": {}}, "cmd",
+                  path=scratch)
+    assert set(impact.load(scratch)["rows"]) == {"kept", "new"}
+    assert set(impact.load(docs)["rows"]) == {"kept"}
+    assert impact.store(docs=True) == docs
+
+
+def test_the_committed_table_names_no_path_of_the_machine():
+    text = (REPO / "docs" / "impact.json").read_text()
+    assert str(REPO) not in text
+    assert impact.portable({"d": [f"File \"{REPO}/build/x.py\""]}) == {"d": ['File "build/x.py"']}

@@ -41,11 +41,13 @@ import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import build, paths, versions
 
-JSON = paths.OUT / "impact.json"
-DOCS = paths.REPO / "docs" / "impact.md"
+# The table's store, committed beside its Markdown: a run merges its rows
+# into it, so running one release or one project keeps every other row.
+JSON = paths.REPO / "docs" / "impact.json"
 MODES = ("never-ready", "ready-on-wait")
 VARIANTS = ("stock", "pep522")
 
@@ -91,6 +93,18 @@ def load(path: Path = JSON) -> dict:
         return {"rows": {}}
 
 
+def portable(value: Any) -> Any:
+    """``value`` with the checkout's own path taken out of every string, so
+    that the committed table names files relative to the checkout."""
+    if isinstance(value, str):
+        return value.replace(f"{paths.REPO}{os.sep}", "").replace(str(paths.REPO), ".")
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    return value
+
+
 def record(name: str, kind: str, what: str, cells: dict[str, dict], command: str,
            details: dict | None = None, path: Path = JSON) -> None:
     """Merge one row's cells (keyed by 'VERSION VARIANT MODE') into the table."""
@@ -100,9 +114,9 @@ def record(name: str, kind: str, what: str, cells: dict[str, dict], command: str
     made = {"command": command, "date": datetime.date.today().isoformat()}
     for version in {c.split()[0] for c in cells}:
         row.setdefault("made", {})[version] = made
-    row["cells"].update(cells)
+    row["cells"].update(portable(cells))
     if details is not None:
-        row.setdefault("details", {}).update(details)
+        row.setdefault("details", {}).update(portable(details))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1) + "\n")
 
@@ -149,8 +163,20 @@ For projects: the outcome of the test suite (failed tests, and the frame where
 BlockingIOError was first raised)."""
 
 
-def write(docs: bool = True, path: Path = JSON) -> Path:
-    """Regenerate build/out/impact.md (and docs/impact.md) from the JSON."""
+def store(docs: bool) -> Path:
+    """Where a run records its rows: docs/impact.json, or with --no-docs a
+    scratch copy of it in build/out/ (so docs/ stays as it was)."""
+    if docs:
+        return JSON
+    scratch = paths.OUT / "impact.json"
+    if not scratch.exists() and JSON.exists():
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        scratch.write_text(JSON.read_text())
+    return scratch
+
+
+def write(path: Path = JSON) -> Path:
+    """Regenerate the Markdown twin of the table (docs/impact.md) from its JSON."""
     data = load(path)
     body = markdown(data)
     made = ["| row | CPython | made by | date |", "|---|---|---|---|"]
@@ -167,10 +193,8 @@ def write(docs: bool = True, path: Path = JSON) -> Path:
         *details,
         "## Made by", "", *made, ""])
     md = path.with_suffix(".md")
+    md.parent.mkdir(parents=True, exist_ok=True)
     md.write_text(text)
-    if docs:
-        DOCS.parent.mkdir(parents=True, exist_ok=True)
-        DOCS.write_text(text)
     return md
 
 
@@ -536,23 +560,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpython", default=versions.DEFAULT_VERSION,
                    choices=list(versions.releases()))
     p.add_argument("--mode", action="append", help=f"default: {' '.join(MODES)}")
-    p.add_argument("--no-docs", action="store_true", help="do not refresh docs/impact.md")
+    p.add_argument("--no-docs", action="store_true", help="record into build/out/impact.json (a copy of docs/impact.json), not docs/")
     args = p.parse_args(argv)
     command = "nox -s impact -- " + shlex.join(sys.argv[1:] if argv is None else argv)
+    path = store(docs=not args.no_docs)
     try:
         for name in args.project:
             result = run_project(name, args.cpython, args.mode or list(MODES))
             project = result["project"]
             record(project.name, "project", f"{project.name} {project.version}: "
                    f"pytest {' '.join(project.tests)}", result["cells"], command,
-                   result["details"])
-            data = load()
+                   result["details"], path=path)
+            data = load(path)
             data["rows"][project.name]["why"] = project.why
-            JSON.write_text(json.dumps(data, indent=1) + "\n")
+            path.write_text(json.dumps(data, indent=1) + "\n")
     except ImpactError as exc:
         print(f"impact: {exc}", file=sys.stderr)
         return 1
-    md = write(docs=not args.no_docs)
+    md = write(path)
     print(f"impact table: {md} (and .json)")
     return 0
 

@@ -766,16 +766,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", action="append", help=f"default: {' '.join(MODES)}")
     p.add_argument("--only", action="append", metavar="NAME",
                    help="one program (repeatable): " + ", ".join(x.name for x in PROGRAMS))
-    p.add_argument("--no-docs", action="store_true", help="do not refresh docs/impact.md")
+    p.add_argument("--no-docs", action="store_true", help="record into build/out/impact.json (a copy of docs/impact.json), not docs/")
     args = p.parse_args(argv)
     table = run(args.cpython or [versions.DEFAULT_VERSION], args.mode or list(MODES),
                 args.only)
     given = list(sys.argv[1:] if argv is None else argv)
     command = "nox -s programs" + (" -- " + shlex.join(given) if given else "")
+    path = impact.store(docs=not args.no_docs)
     for name, cells in table.items():
         impact.record(name, "program", program(name).what,
-                      {col: asdict(c) for col, c in cells.items()}, command)
-    md = impact.write(docs=not args.no_docs)
+                      {col: asdict(c) for col, c in cells.items()}, command, path=path)
+    md = impact.write(path)
     print(f"impact table: {md} (and .json)")
     return 0
 
