@@ -204,3 +204,14 @@ def test_published_differences_are_all_explained(doc):
         for d in entry["differ"]:
             assert d["why"] == regrtest.explanation(d["test"], mode), (mode, d)
             assert d["why"], f"{d['test']} differs under {mode}, unexplained"
+
+
+@pytest.mark.parametrize("version", sorted(versions.releases()))
+def test_every_release_has_its_whole_suite_compared(version):
+    doc = json.loads((REPO / "docs" / f"regrtest-{version}.json").read_text())
+    assert set(doc["modes"]) >= {"ready", "never-ready", "ready-on-wait"}
+    for mode, entry in doc["modes"].items():
+        assert entry["wall_s"] > 0, mode
+        assert entry["command"] == f"--cpython {version} --full --mode {mode}"
+        # the patch set's own modules ran, and passed, in every mode
+        assert entry["added_modules"] and set(entry["added_modules"].values()) == {"passed"}
