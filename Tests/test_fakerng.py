@@ -284,12 +284,26 @@ def test_signals_are_forwarded_through_strace(probe_file, tmp_path):
     assert (tmp_path / "n").read_text() == "1\n"
 
 
-def test_sigint_interrupts_a_held_wait():
+def _held(log: Path, seconds: float = 10) -> bool:
+    """Whether the supervisor holds a blocking call (its log says so) in time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if log.exists() and '"event": "hold"' in log.read_text():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_sigint_interrupts_a_held_wait(tmp_path):
     code = ("import os; print('waiting', flush=True)\n"
             "try:\n    os.getrandom(1)\n"
             "except KeyboardInterrupt:\n    print('interrupted', flush=True); raise\n")
-    proc = _start("ready-on-wait=600", "--", PY, "-c", code)
-    time.sleep(0.3)
+    log = tmp_path / "log"
+    proc = _start("--log", str(log), "ready-on-wait=600", "--", PY, "-c", code)
+    # Signal only once the call is held in the kernel: a SIGINT that came
+    # between print() and the system call would be handled before the call
+    # starts, and the call would then wait the whole 600 s.
+    assert _held(log), log.read_text() if log.exists() else "no log"
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
