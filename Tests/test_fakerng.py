@@ -295,7 +295,11 @@ def _held(log: Path, seconds: float = 10) -> bool:
 
 
 def test_sigint_interrupts_a_held_wait(tmp_path):
-    code = ("import os; print('waiting', flush=True)\n"
+    # The command installs Python's SIGINT handler itself: run as a background
+    # job of a non-interactive shell (as CI may be), the test inherits SIGINT
+    # ignored, and the supervisor keeps a command's inherited dispositions.
+    code = ("import os, signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            "print('waiting', flush=True)\n"
             "try:\n    os.getrandom(1)\n"
             "except KeyboardInterrupt:\n    print('interrupted', flush=True); raise\n")
     log = tmp_path / "log"
