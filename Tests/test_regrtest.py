@@ -122,7 +122,9 @@ def test_publish_merges_modes_and_sets_apart_our_own_modules(tmp_path):
     def data(mode, differ):
         return {"version": "3.13.5", "modes": {mode: {
             "wall_s": 60.0, "flaky": ["test_x"], "differ": differ,
-            "stock": {"failed": ["test_cmd_line"]}, "pep522": {"failed": []}}}}
+            "stock": {"failed": ["test_cmd_line"]},
+            "pep522": {"failed": [], "command": f"{mode} -- build/p/bin/python3 -m test "
+                                                "-j2 --timeout=900 -w"}}}}
     regrtest.publish(data("ready", [{"test": ours, "stock": "absent", "pep522": "passed"}]),
                      tmp_path)
     md = regrtest.publish(data("never-ready", [
@@ -135,6 +137,8 @@ def test_publish_merges_modes_and_sets_apart_our_own_modules(tmp_path):
     assert doc["modes"]["never-ready"]["differ"][0]["why"] is None
     assert "**not explained**" in md.read_text()
     assert doc["modes"]["ready"]["command"] == "--cpython 3.13.5 --full --mode ready"
+    assert doc["modes"]["ready"]["regrtest"] == "-j2 --timeout=900 -w"
+    assert "`python -m test -j2 --timeout=900 -w`" in md.read_text()
 
     # Read again from the logs: the result may change, the measured time stays.
     again = data("ready", [])
@@ -150,6 +154,20 @@ def test_total_duration_reads_regrtests_own_clock():
     assert regrtest.total_duration("Total duration: 1 hour 2 min 3 sec") == 3723
     assert regrtest.total_duration("Total duration: 20.1 sec") == 20.1
     assert regrtest.total_duration("interrupted") is None
+
+
+def test_from_log_reads_the_last_summary(tmp_path):
+    log = regrtest.log_path(tmp_path, "3.13.5", "pep522", "ready-on-wait", False, None)
+    log.write_text(FULL_LOG_313.replace("FAILURE then FAILURE", "FAILURE then SUCCESS")
+                   + "Total duration: 6 min 39 sec\nResult: FAILURE then SUCCESS\n")
+    o = regrtest.from_log("3.13.5", "pep522", "ready-on-wait", ["test_os"], log_dir=tmp_path)
+    assert (o.wall_s, o.returncode) == (399, 0)
+    assert o.status["test.test_asyncio.test_eager_task_factory"] == "flaky"
+    assert o.status["test_os"] == "passed"
+    assert str(REPO) not in " ".join(o.command)
+    log.write_text("0:00:01 [1/480] test_os passed\n")     # interrupted: no summary
+    with pytest.raises(SystemExit, match="did not finish"):
+        regrtest.from_log("3.13.5", "pep522", "ready-on-wait", ["test_os"], log_dir=tmp_path)
 
 
 def test_a_release_leaves_out_the_same_cases_on_both_variants():

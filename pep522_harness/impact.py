@@ -97,7 +97,7 @@ def portable(value: Any) -> Any:
     """``value`` with the checkout's own path taken out of every string, so
     that the committed table names files relative to the checkout."""
     if isinstance(value, str):
-        return value.replace(f"{paths.REPO}{os.sep}", "").replace(str(paths.REPO), ".")
+        return paths.relative(value)
     if isinstance(value, dict):
         return {k: portable(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -18,6 +18,12 @@ OUT = BUILD / "out"
 LOGS = BUILD / "logs"
 
 
+def relative(text: str) -> str:
+    """``text`` with the checkout's own location taken out: paths inside it
+    become relative, so that reports and docs name no path of the machine."""
+    return text.replace(f"{REPO}{os.sep}", "").replace(str(REPO), ".")
+
+
 def cache_root() -> Path:
     """The user-level cache shared by every clone of the project."""
     override = os.environ.get("PEP522_CACHE_DIR")

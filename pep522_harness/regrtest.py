@@ -150,6 +150,7 @@ def log_path(log_dir: Path, version: str, variant: str, mode: str, full: bool,
 
 
 _DURATION = re.compile(r"^Total duration: (.+)$", re.M)
+_RESULT = re.compile(r"^Result: (.+)$", re.M)
 _UNIT = {"hour": 3600, "hours": 3600, "min": 60, "sec": 1, "ms": 0.001}
 
 
@@ -174,18 +175,20 @@ def from_log(version: str, variant: str, mode: str, tests: list[str], *,
     try:
         text = log.read_text(errors="replace")
     except FileNotFoundError:
-        raise SystemExit(f"regrtest: no log of that run ({_shown(str(log))}); "
+        raise SystemExit(f"regrtest: no log of that run ({paths.relative(str(log))}); "
                          f"run it first, without --from-logs") from None
     wall = total_duration(text)
     if wall is None:
-        raise SystemExit(f"regrtest: {_shown(str(log))} has no summary: the run did "
+        raise SystemExit(f"regrtest: {paths.relative(str(log))} has no summary: the run did "
                          f"not finish; run it again, without --from-logs")
     selected = list_tests(python, tests, full)
     cmd = command(python, version, mode, selected, full=full, jobs=jobs,
                   timeout=timeout, rerun=rerun)
-    return Outcome(version, variant, mode, [_shown(a) for a in cmd[3:]], round(wall, 1),
-                   0 if "Result: SUCCESS" in text else 2,
-                   parse_summary(text, selected), sanitizer, [])
+    # regrtest exits 0 when its last word is SUCCESS ("FAILURE then SUCCESS" too)
+    results = _RESULT.findall(text)
+    returncode = 0 if results and results[-1].split()[-1] == "SUCCESS" else 2
+    return Outcome(version, variant, mode, [paths.relative(a) for a in cmd[3:]],
+                   round(wall, 1), returncode, parse_summary(text, selected), sanitizer, [])
 
 
 def run(version: str, variant: str, mode: str, tests: list[str], *,
@@ -210,15 +213,9 @@ def run(version: str, variant: str, mode: str, tests: list[str], *,
                               env=sanitizer_env(sanitizer, report_dir))
     wall = time.monotonic() - start
     status = parse_summary(log.read_text(errors="replace"), selected)
-    reports = sorted(_shown(str(p)) for p in report_dir.glob("*")) if sanitizer else []
-    return Outcome(version, variant, mode, [_shown(a) for a in cmd[3:]], round(wall, 1),
+    reports = sorted(paths.relative(str(p)) for p in report_dir.glob("*")) if sanitizer else []
+    return Outcome(version, variant, mode, [paths.relative(a) for a in cmd[3:]], round(wall, 1),
                    proc.returncode, status, sanitizer, reports)
-
-
-def _shown(arg: str) -> str:
-    """A path inside the checkout as a relative one: reports go into docs/."""
-    root = str(paths.REPO) + os.sep
-    return arg.removeprefix(root)
 
 
 def compare(stock: Outcome, patched: Outcome) -> list[dict[str, str]]:
@@ -293,6 +290,12 @@ def ignored(version: str, table: dict | None = None) -> dict[str, str]:
     return {str(k): str(v) for k, v in table.get("ignore", {}).get(version, {}).items()}
 
 
+def _regrtest_args(entry: dict) -> str:
+    """The arguments regrtest ran with (the same on both variants)."""
+    command = entry.get("pep522", entry.get("stock", {})).get("command", "")
+    return command.partition(" -m test ")[2]
+
+
 def publish(data: dict, docs: Path | None = None, *,
             reread: bool = False) -> Path:
     """Merge a full run's modes into docs/regrtest-VERSION.json and render its
@@ -325,19 +328,22 @@ def publish(data: dict, docs: Path | None = None, *,
             "flaky": entry["flaky"],
             "failed": {v: entry[v]["failed"] for v in ("stock", "pep522") if v in entry},
             "ignored": ignored(version, table),
+            "cores": ran.get("cores", os.cpu_count()),
+            "regrtest": _regrtest_args(entry),
         }
     docs.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     lines = [f"# CPython {version}: the whole regression suite, stock against pep522", "",
              "Both builds are made the same way (`nox -s build`); each mode runs "
-             "`python -m test -j2 --timeout=900 -w` under the fake RNG. A difference is "
+             "CPython's whole suite under the fake RNG on both. A difference is "
              "a test module whose outcome is not the same on both; every one is "
              "explained (`pep522_harness/regrtest_explained.toml`).", ""]
     for mode in sorted(doc["modes"]):
         e = doc["modes"][mode]
         lines += [f"## `{mode}`", "",
-                  f"Run {e['date']}, {e['wall_s'] / 60:.1f} min for both variants on 2 cores: "
-                  f"`nox -s regrtest -- {e['command']}`", "",
+                  f"Run {e['date']}, {e['wall_s'] / 60:.1f} min for both variants on "
+                  f"{e.get('cores', '?')} cores: `nox -s regrtest -- {e['command']}`, "
+                  f"that is `python -m test {e.get('regrtest', '')}`", "",
                   "| test | stock | pep522 | why |", "|---|---|---|---|"]
         whys = list(dict.fromkeys(d["why"] for d in e["differ"] if d["why"]))
         lines += [f"| {d['test']} | {d['stock']} | {d['pep522']} | "
