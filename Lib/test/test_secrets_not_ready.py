@@ -1,19 +1,20 @@
 """Tests for the secrets module while the system random number generator is
-not ready (PEP 522): secrets.wait_for_system_rng(), and every function of
-secrets waiting for the RNG instead of raising BlockingIOError.
+not ready (PEP 522): secrets.wait_for_system_rng(), and every function and
+the SystemRandom class of secrets waiting for the RNG instead of raising
+BlockingIOError.
 
-A kernel RNG that becomes ready while a test waits cannot be staged without
-a supervisor, so the waiting itself is tested with mocks, and the ways of
-waiting that can run for real (the poll on a device, Ctrl-C) run on a FIFO.
+The waiting itself is tested in this process with a stand-in for the RNG
+(test.support.rng_helper) and mocks of the system calls, for real on a FIFO
+that stands in for /dev/random, and in child interpreters under a fake
+not-ready kernel (test.support.seccomp_helper).
 """
 
-import contextlib
 import errno
 import os
 import random
 import secrets
 import signal
-import sys
+import subprocess
 import tempfile
 import textwrap
 import threading
@@ -21,47 +22,12 @@ import time
 import unittest
 from test import support
 from test.support import seccomp_helper
+from test.support.rng_helper import NotReadyRNG
 from unittest import mock
 
 
-NOT_READY = ('system random number generator is not ready; '
-             'see secrets.token_bytes()')
-
-
-class NotReadyRNG:
-    """A system RNG that is not ready until wait_for_system_rng() runs.
-
-    It replaces os.urandom() (and the references to it that secrets and
-    random hold) and secrets.wait_for_system_rng().
-    """
-
-    def __init__(self, ready_after_wait=True):
-        self.ready = False
-        self.ready_after_wait = ready_after_wait
-        self.waits = 0
-
-    def urandom(self, size):
-        if size < 0:
-            raise ValueError('negative argument not allowed')
-        if not self.ready:
-            raise BlockingIOError(errno.EAGAIN, NOT_READY)
-        return b'\x5a' * size
-
-    def wait(self):
-        self.waits += 1
-        self.ready = self.ready_after_wait
-
-    @contextlib.contextmanager
-    def installed(self):
-        with contextlib.ExitStack() as stack:
-            for target in ('os.urandom', 'random._urandom',
-                           'secrets._urandom'):
-                stack.enter_context(
-                    mock.patch(target, self.urandom, create=True))
-            stack.enter_context(
-                mock.patch('secrets.wait_for_system_rng', self.wait,
-                           create=True))
-            yield self
+def not_ready():
+    return BlockingIOError(errno.EAGAIN, 'not ready')
 
 
 class SecretsWaitTests(unittest.TestCase):
@@ -98,27 +64,17 @@ class SecretsWaitTests(unittest.TestCase):
         with NotReadyRNG().installed():
             self.assertEqual(secrets.randbits(12), 0x5a5)
 
-    @unittest.skipUnless(hasattr(os, 'getrandom'), 'need os.getrandom()')
-    def test_only_nonblocking_requests_refused(self):
-        # A policy that refuses GRND_NONBLOCK even once the kernel answered
-        # a blocking request: the bytes come from blocking getrandom()
-        # calls, and nothing raises or spins.
+    def test_error_after_wait_propagates(self):
+        # Once a wait returned, the kernel's RNG is ready and os.urandom()
+        # succeeds.  Should it raise all the same, the error gets through:
+        # no other source of bytes, no second wait, no loop.
         for name, call in self.calls.items():
             with self.subTest(function=name), \
-                 NotReadyRNG(ready_after_wait=False).installed():
-                getrandom = FakeGetrandom()
-                with mock.patch('secrets._getrandom', getrandom):
+                 NotReadyRNG(ready_after_wait=False).installed() as rng:
+                with self.assertRaises(BlockingIOError):
                     call()
-                self.assertIn(0, getrandom.calls)
-
-    @unittest.skipUnless(hasattr(os, 'getrandom'), 'need os.getrandom()')
-    def test_short_blocking_reads_are_completed(self):
-        reads = iter([b'\x01' * 5, b'\x02' * 3, b'\x03' * 2])
-        with NotReadyRNG(ready_after_wait=False).installed():
-            with mock.patch('secrets._getrandom',
-                            lambda size, flags=0: next(reads)):
-                self.assertEqual(secrets.token_bytes(10),
-                                 b'\x01' * 5 + b'\x02' * 3 + b'\x03' * 2)
+                self.assertEqual(rng.waits, 1)
+                self.assertEqual(rng.calls, 2)
 
     def test_argument_errors_unchanged(self):
         with NotReadyRNG().installed() as rng:
@@ -128,52 +84,73 @@ class SecretsWaitTests(unittest.TestCase):
             self.assertRaises(IndexError, secrets.choice, [])
             self.assertEqual(rng.waits, 0)
 
-    def test_systemrandom_still_raises(self):
-        # secrets.SystemRandom is random.SystemRandom: PEP 522 keeps it
-        # raising, for code that wants to decide what to do itself.
-        self.assertIs(secrets.SystemRandom, random.SystemRandom)
-        with NotReadyRNG().installed() as rng:
-            with self.assertRaises(BlockingIOError):
-                secrets.SystemRandom().getrandbits(8)
-            self.assertEqual(rng.waits, 0)
 
-    def test_no_extra_python_calls(self):
-        # Waiting costs nothing while the RNG is ready: token_bytes()
-        # calls os.urandom() itself, and randbits(), randbelow() and
-        # choice() go through as deep a stack of Python functions as
-        # those of SystemRandom.  bytes() stands in for os.urandom(), so
-        # that the RNG is ready whatever the test run runs under: as
-        # os.urandom(), it adds no Python frame.
-        def depth(func, *args):
-            base = sys._getframe()
-            deepest = 0
+class SystemRandomTests(unittest.TestCase):
+    """secrets.SystemRandom waits; random.SystemRandom keeps raising."""
 
-            def profile(frame, event, arg):
-                nonlocal deepest
-                if event == 'call':
-                    n = 0
-                    while frame is not None and frame is not base:
-                        n += 1
-                        frame = frame.f_back
-                    deepest = max(deepest, n)
+    methods = {
+        'random': lambda r: r.random(),
+        'getrandbits': lambda r: r.getrandbits(8),
+        'randbytes': lambda r: r.randbytes(8),
+        'randrange': lambda r: r.randrange(10),
+        'randint': lambda r: r.randint(1, 6),
+        'choice': lambda r: r.choice('abc'),
+        'choices': lambda r: r.choices('abc', k=2),
+        'shuffle': lambda r: r.shuffle([1, 2, 3]),
+        'sample': lambda r: r.sample(range(10), 3),
+        'uniform': lambda r: r.uniform(0, 1),
+        'gauss': lambda r: r.gauss(),
+        'binomialvariate': lambda r: r.binomialvariate(5, 0.5),
+    }
 
-            sys.setprofile(profile)
-            try:
-                func(*args)
-            finally:
-                sys.setprofile(None)
-            return deepest
+    def available(self, rng):
+        return {name: call for name, call in self.methods.items()
+                if hasattr(rng, name)}
 
-        sysrand = random.SystemRandom()
-        with mock.patch('random._urandom', bytes), \
-             mock.patch('secrets._urandom', bytes, create=True):
-            self.assertEqual(depth(secrets.token_bytes, 16), 1)
-            self.assertEqual(depth(secrets.randbits, 16),
-                             depth(sysrand.getrandbits, 16))
-            self.assertEqual(depth(secrets.choice, 'abc'),
-                             depth(sysrand.choice, 'abc'))
-            self.assertEqual(depth(secrets.randbelow, 10),
-                             depth(sysrand._randbelow, 10) + 1)
+    def test_is_a_random_systemrandom(self):
+        rng = secrets.SystemRandom()
+        self.assertIsInstance(rng, random.SystemRandom)
+        self.assertIsNot(secrets.SystemRandom, random.SystemRandom)
+        self.assertIn('SystemRandom', secrets.__all__)
+
+    def test_methods_wait(self):
+        rng = secrets.SystemRandom()
+        for name, call in self.available(rng).items():
+            with self.subTest(method=name), NotReadyRNG().installed() as fake:
+                call(rng)
+                self.assertEqual(fake.waits, 1)
+
+    def test_methods_do_not_wait_when_ready(self):
+        rng = secrets.SystemRandom()
+        for name, call in self.available(rng).items():
+            with self.subTest(method=name), NotReadyRNG().installed() as fake:
+                fake.ready = True
+                call(rng)
+                self.assertEqual(fake.waits, 0)
+
+    def test_random_systemrandom_still_raises(self):
+        # PEP 522 keeps random.SystemRandom raising, for code that wants
+        # to decide what to do itself.
+        rng = random.SystemRandom()
+        for name, call in self.available(rng).items():
+            with self.subTest(method=name), NotReadyRNG().installed() as fake:
+                with self.assertRaises(BlockingIOError):
+                    call(rng)
+                self.assertEqual(fake.waits, 0)
+
+    def test_unsupported_methods_unchanged(self):
+        rng = secrets.SystemRandom()
+        self.assertIsNone(rng.seed(42))
+        self.assertRaises(NotImplementedError, rng.getstate)
+        self.assertRaises(NotImplementedError, rng.setstate, None)
+
+    def test_wrappers_keep_names_and_docs(self):
+        for name in ('random', 'getrandbits', 'randbytes'):
+            with self.subTest(method=name):
+                ours = getattr(secrets.SystemRandom, name)
+                theirs = getattr(random.SystemRandom, name)
+                self.assertEqual(ours.__name__, name)
+                self.assertEqual(ours.__doc__, theirs.__doc__)
 
 
 class FakeGetrandom:
@@ -198,6 +175,12 @@ class FakeGetrandom:
 @unittest.skipUnless(hasattr(os, 'getrandom'), 'need os.getrandom()')
 class WaitForSystemRNGTests(unittest.TestCase):
 
+    def setUp(self):
+        # Each test starts from a process that has not seen the RNG ready.
+        patcher = mock.patch('secrets._system_rng_ready', False)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
     def wait(self, getrandom, readable=True):
         """Call wait_for_system_rng() with getrandom and the /dev/random
         poll mocked; return the paths it polled."""
@@ -215,28 +198,53 @@ class WaitForSystemRNGTests(unittest.TestCase):
 
     def test_ready_returns_at_once(self):
         secrets.wait_for_system_rng()   # the RNG of the test machine
+        secrets._system_rng_ready = False
         getrandom = FakeGetrandom()
         self.assertEqual(self.wait(getrandom), [])
         self.assertEqual(getrandom.calls, [os.GRND_NONBLOCK])
 
     def test_not_ready_blocks_in_getrandom(self):
-        getrandom = FakeGetrandom(
-            nonblocking_error=BlockingIOError(errno.EAGAIN, 'not ready'))
+        getrandom = FakeGetrandom(nonblocking_error=not_ready())
         self.assertEqual(self.wait(getrandom), [])
         self.assertEqual(getrandom.calls, [os.GRND_NONBLOCK, 0])
 
     def test_getrandom_unusable_polls_dev_random(self):
         for err in (errno.ENOSYS, errno.EPERM):
             with self.subTest(errno=errno.errorcode[err]):
+                secrets._system_rng_ready = False
                 getrandom = FakeGetrandom(
                     nonblocking_error=OSError(err, os.strerror(err)))
                 self.assertEqual(self.wait(getrandom), ['/dev/random'])
         # Refused only once the RNG is not ready (a seccomp profile that
         # forbids blocking calls).
+        secrets._system_rng_ready = False
         getrandom = FakeGetrandom(
-            nonblocking_error=BlockingIOError(errno.EAGAIN, 'not ready'),
+            nonblocking_error=not_ready(),
             blocking_error=OSError(errno.EPERM, 'refused'))
         self.assertEqual(self.wait(getrandom), ['/dev/random'])
+
+    def test_readiness_is_remembered(self):
+        # The RNG never goes back to not ready: once a wait returned, the
+        # next ones ask nothing.  Before Linux 5.6, /dev/random follows an
+        # entropy estimate that goes down again, so polling it a second
+        # time could wait on a machine seeded long ago.
+        for nonblocking_error in (None, not_ready(),
+                                  OSError(errno.ENOSYS, 'no'),
+                                  OSError(errno.EPERM, 'no')):
+            with self.subTest(nonblocking_error=nonblocking_error):
+                secrets._system_rng_ready = False
+                getrandom = FakeGetrandom(nonblocking_error=nonblocking_error)
+                self.wait(getrandom)
+                calls = len(getrandom.calls)
+                self.assertEqual(self.wait(getrandom), [])
+                self.assertEqual(len(getrandom.calls), calls)
+
+    def test_failed_wait_is_not_remembered(self):
+        getrandom = FakeGetrandom(nonblocking_error=not_ready(),
+                                  blocking_error=KeyboardInterrupt())
+        with self.assertRaises(KeyboardInterrupt):
+            self.wait(getrandom)
+        self.assertFalse(secrets._system_rng_ready)
 
     def test_other_errors_propagate(self):
         getrandom = FakeGetrandom(
@@ -244,31 +252,30 @@ class WaitForSystemRNGTests(unittest.TestCase):
         with self.assertRaises(OSError) as cm:
             self.wait(getrandom)
         self.assertEqual(cm.exception.errno, errno.EINVAL)
+        self.assertFalse(secrets._system_rng_ready)
 
     def test_keyboard_interrupt_while_blocked(self):
         # os.getrandom() runs the signal handlers when a signal interrupts
         # it; the exception they raise must get through.
-        getrandom = FakeGetrandom(
-            nonblocking_error=BlockingIOError(errno.EAGAIN, 'not ready'),
-            blocking_error=KeyboardInterrupt())
+        getrandom = FakeGetrandom(nonblocking_error=not_ready(),
+                                  blocking_error=KeyboardInterrupt())
         with self.assertRaises(KeyboardInterrupt):
             self.wait(getrandom)
-        urandom = mock.Mock(
-            side_effect=BlockingIOError(errno.EAGAIN, 'not ready'))
+        urandom = mock.Mock(side_effect=not_ready())
         with mock.patch('secrets._getrandom', getrandom), \
-             mock.patch('secrets._urandom', urandom):
+             mock.patch('random._urandom', urandom):
             with self.assertRaises(KeyboardInterrupt):
                 secrets.token_bytes(8)
 
     def test_sleep_loop_last_resort(self):
         # Neither getrandom() nor /dev/random: retry os.urandom(), sleeping
         # longer and longer in between.
-        answers = [BlockingIOError(errno.EAGAIN, 'not ready')] * 8 + [b'x']
+        answers = [not_ready()] * 8 + [b'x']
         urandom = mock.Mock(side_effect=answers)
         sleep = mock.Mock()
         with mock.patch('secrets._getrandom', None), \
              mock.patch('secrets._wait_readable', return_value=False), \
-             mock.patch('secrets._urandom', urandom), \
+             mock.patch('os.urandom', urandom), \
              mock.patch('time.sleep', sleep):
             secrets.wait_for_system_rng()
         self.assertEqual(urandom.call_count, 9)
@@ -279,11 +286,10 @@ class WaitForSystemRNGTests(unittest.TestCase):
         self.assertLessEqual(delays[-1], 0.1)
 
     def test_sleep_loop_keyboard_interrupt(self):
-        urandom = mock.Mock(
-            side_effect=BlockingIOError(errno.EAGAIN, 'not ready'))
+        urandom = mock.Mock(side_effect=not_ready())
         with mock.patch('secrets._getrandom', None), \
              mock.patch('secrets._wait_readable', return_value=False), \
-             mock.patch('secrets._urandom', urandom), \
+             mock.patch('os.urandom', urandom), \
              mock.patch('time.sleep', side_effect=KeyboardInterrupt):
             with self.assertRaises(KeyboardInterrupt):
                 secrets.wait_for_system_rng()
@@ -312,6 +318,9 @@ class WaitReadableTests(unittest.TestCase):
         # for reading does not block.
         self.writer = os.open(self.path, os.O_RDWR)
         self.addCleanup(os.close, self.writer)
+        patcher = mock.patch('secrets._system_rng_ready', False)
+        patcher.start()
+        self.addCleanup(patcher.stop)
 
     def write_later(self, delay, data):
         timer = threading.Timer(delay, os.write, (self.writer, data))
@@ -363,28 +372,23 @@ class WaitReadableTests(unittest.TestCase):
 @support.requires_subprocess()
 @seccomp_helper.requires_seccomp
 class WaitUnderSeccompTests(unittest.TestCase):
+    """secrets in child interpreters under a fake not-ready kernel."""
 
-    code = textwrap.dedent("""
+    # Which files the process opened: /dev/random, when it waited there.
+    opens = textwrap.dedent("""
         import sys
         opened = []
         def hook(event, args):
             if event == 'open':
                 opened.append(args[0])
         sys.addaudithook(hook)
-        import secrets
-        secrets.wait_for_system_rng()
-        print('/dev/random' in opened)
     """)
 
-    def test_ready_kernel_without_getrandom(self):
-        # ENOSYS, EPERM: wait on /dev/random (here readable at once).
-        if not os.path.exists('/dev/random'):
-            self.skipTest('no /dev/random')
-        for mode in ('enosys', 'eperm'):
-            with self.subTest(mode=mode):
-                proc = seccomp_helper.run_python(mode, '-c', self.code)
-                self.assertEqual(proc.returncode, 0, proc.stderr)
-                self.assertEqual(proc.stdout, 'True\n')
+    def run_python(self, mode, code):
+        proc = seccomp_helper.run_python(mode, '-c', code,
+                                         timeout=support.SHORT_TIMEOUT)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return proc
 
     def skip_unless_getrandom_works(self):
         # A filter here cannot make blocking calls succeed where the test
@@ -394,36 +398,89 @@ class WaitUnderSeccompTests(unittest.TestCase):
             self.skipTest('cannot stage a not-ready kernel where getrandom() '
                           f'fails with {state.upper()}')
 
-    def test_functions_return_under_never_ready_filter(self):
-        # The filter refuses every GRND_NONBLOCK request: os.urandom()
-        # raises, secrets still answers.
+    def test_kernel_without_getrandom_waits_once(self):
+        # ENOSYS, EPERM: wait on /dev/random (here readable at once), and
+        # only once per process.
+        if not os.path.exists('/dev/random'):
+            self.skipTest('no /dev/random')
+        code = self.opens + textwrap.dedent("""
+            import secrets
+            secrets.wait_for_system_rng()
+            secrets.wait_for_system_rng()
+            print(opened.count('/dev/random'))
+        """)
+        for mode in ('enosys', 'eperm'):
+            with self.subTest(mode=mode):
+                proc = self.run_python(mode, code)
+                self.assertEqual(proc.stdout, '1\n')
+
+    def test_functions_wait_for_the_kernel(self):
+        # os.urandom() raises until the fake kernel is ready, which it gets
+        # once someone waits; then secrets answers, and os.urandom() too.
         self.skip_unless_getrandom_works()
         code = textwrap.dedent("""
             import os, secrets
             try:
                 os.urandom(1)
             except BlockingIOError:
-                pass
-            else:
-                raise SystemExit('os.urandom() did not raise')
+                print('raised')
             print(len(secrets.token_bytes(32)), len(secrets.token_hex(8)),
                   0 <= secrets.randbelow(10) < 10, secrets.choice('ab'),
-                  secrets.randbits(3) < 8)
+                  secrets.randbits(3) < 8, len(os.urandom(4)))
         """)
-        proc = seccomp_helper.run_python('never-ready', '-c', code)
-        self.assertEqual(proc.returncode, 0, proc.stderr)
+        proc = self.run_python('ready-on-wait', code)
+        self.assertEqual(proc.held, 1)
         words = proc.stdout.split()
-        self.assertEqual(words[:3], ['32', '16', 'True'])
-        self.assertIn(words[3], ('a', 'b'))
-        self.assertEqual(words[4], 'True')
+        self.assertEqual(words[:4], ['raised', '32', '16', 'True'])
+        self.assertIn(words[4], ('a', 'b'))
+        self.assertEqual(words[5:], ['True', '4'])
 
-    def test_not_ready_kernel(self):
-        # Blocking getrandom() answers at once under this filter: the wait
-        # happens in the kernel, no device is opened.
+    def test_systemrandom_waits_for_the_kernel(self):
         self.skip_unless_getrandom_works()
-        proc = seccomp_helper.run_python('never-ready', '-c', self.code)
-        self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertEqual(proc.stdout, 'False\n')
+        code = textwrap.dedent("""
+            import random, secrets
+            try:
+                random.SystemRandom().random()
+            except BlockingIOError:
+                print('random.SystemRandom raised')
+            rng = secrets.SystemRandom()
+            print(0 <= rng.random() < 1, rng.choice('ab') in 'ab',
+                  isinstance(rng, random.SystemRandom))
+        """)
+        proc = self.run_python('ready-on-wait', code)
+        self.assertEqual(proc.stdout.splitlines(),
+                         ['random.SystemRandom raised', 'True True True'])
+
+    def test_wait_in_the_kernel(self):
+        # The wait happens in a blocking getrandom(), no device is opened.
+        self.skip_unless_getrandom_works()
+        code = self.opens + textwrap.dedent("""
+            import secrets, time
+            start = time.monotonic()
+            secrets.wait_for_system_rng()
+            print('/dev/random' in opened, time.monotonic() - start >= 0.25)
+        """)
+        proc = self.run_python('ready-on-wait=0.3', code)
+        self.assertEqual(proc.stdout, 'False True\n')
+        self.assertEqual(proc.held, 1)
+
+    def test_never_ready_kernel_holds_the_wait(self):
+        # A kernel whose RNG never gets ready holds the blocking call, for
+        # ever: secrets never hands out bytes it did not get.
+        self.skip_unless_getrandom_works()
+        code = 'import secrets; print(secrets.token_bytes(16))'
+        proc, supervisor = seccomp_helper.start_python(
+            'never-ready', '-c', code, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        with supervisor, proc:
+            try:
+                self.assertTrue(
+                    supervisor.wait_for_hold(timeout=support.SHORT_TIMEOUT))
+                self.assertIsNone(proc.poll())
+            finally:
+                proc.kill()
+                stdout, _ = proc.communicate()
+        self.assertEqual(stdout, b'')
 
 
 if __name__ == '__main__':

@@ -1,7 +1,7 @@
 """Tests for the standard library's callers of the system random number
 generator while it is not ready (PEP 522).
 
-No import needs the RNG.  Where the bytes protect something (the
+No import needs the RNG, and while it is ready nothing changes.  Where the bytes protect something (the
 authentication key and challenges of multiprocessing, the cnonce of HTTP
 digest authentication), the standard library waits for the RNG like secrets
 does, at the moment it needs them.  The public APIs that PEP 522 makes raise
@@ -10,13 +10,15 @@ raising.
 """
 
 import errno
+import os
 import textwrap
 import threading
 import unittest
 import urllib.request
+import uuid
 from test import support
 from test.support import os_helper, script_helper, seccomp_helper
-from test.test_secrets_not_ready import NotReadyRNG
+from test.support.rng_helper import NotReadyRNG
 
 
 # Modules that programs started early at boot import; the first two lines
@@ -54,9 +56,12 @@ class ImportTests(unittest.TestCase):
         print(failed, called)
     """)
 
-    def test_imports_do_not_call_urandom(self):
+    def test_imports_do_not_need_urandom(self):
+        # multiprocessing tries once to make its key at import, as it
+        # always did, and makes it later if os.urandom() raises; no other
+        # import asks.
         _, out, _ = script_helper.assert_python_ok('-c', self.code, *IMPORTS)
-        self.assertEqual(out.decode().strip(), '[] []')
+        self.assertEqual(out.decode().strip(), '[] [32]')
 
     @seccomp_helper.requires_seccomp
     def test_imports_under_not_ready_kernel(self):
@@ -72,47 +77,126 @@ class ImportTests(unittest.TestCase):
                     failed.append(f'{name}: {exc!r}')
             print(failed)
         """)
-        proc = seccomp_helper.run_python('never-ready', '-c', code, *IMPORTS)
+        proc = seccomp_helper.run_python('never-ready', '-c', code, *IMPORTS,
+                                         timeout=support.LONG_TIMEOUT)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout, '[]\n')
+        # Nothing waited for the RNG either.
+        self.assertEqual(proc.held, 0)
+
+
+# A pre-fork server: the worker is forked before anything reads the key,
+# then connects to its parent with the key both have.
+PREFORK_SERVER = textwrap.dedent("""
+    import os
+    from multiprocessing import current_process
+    from multiprocessing.connection import Client, Listener
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(w)
+        host, port = os.read(r, 100).decode().split()
+        try:
+            with Client((host, int(port)),
+                        authkey=current_process().authkey) as conn:
+                conn.send('hello')
+        finally:
+            os._exit(0)
+    os.close(r)
+    with Listener(('127.0.0.1', 0),
+                  authkey=current_process().authkey) as listener:
+        os.write(w, ('%s %d' % listener.address).encode())
+        try:
+            with listener.accept() as conn:
+                print(conn.recv())
+        except Exception as exc:
+            print(type(exc).__name__)
+    os.waitpid(pid, 0)
+""")
 
 
 @support.requires_subprocess()
 class MultiprocessingAuthkeyTests(unittest.TestCase):
 
-    def test_authkey_made_on_first_use(self):
+    def test_authkey_made_at_import_when_ready(self):
+        # With a ready RNG nothing changes: the key is drawn from
+        # os.urandom() when multiprocessing is imported.
         code = textwrap.dedent("""
-            import multiprocessing
-            from multiprocessing import process
+            from unittest import mock
+            import os
+            with mock.patch('os.urandom', return_value=b'k' * 32) as urandom:
+                import multiprocessing
             main = multiprocessing.current_process()
-            print('authkey' in main._config)
-            key = main.authkey
-            print(type(key).__name__, len(key), main.authkey is key)
+            print(urandom.call_args_list, main._config['authkey'] == b'k' * 32)
+        """)
+        _, out, _ = script_helper.assert_python_ok('-c', code)
+        self.assertEqual(out.decode().strip(), '[call(32)] True')
+
+    def test_authkey_made_on_first_use_when_not_ready(self):
+        code = textwrap.dedent("""
+            from test.support.rng_helper import NotReadyRNG
+            with NotReadyRNG().installed() as rng:
+                import multiprocessing
+                main = multiprocessing.current_process()
+                print('authkey' in main._config, rng.waits)
+                key = main.authkey
+            print(rng.waits, type(key).__name__, key == b'\x5a' * 32,
+                  main.authkey is key)
         """)
         _, out, _ = script_helper.assert_python_ok('-c', code)
         self.assertEqual(out.decode().splitlines(),
-                         ['False', 'AuthenticationString 32 True'])
-
-    def test_authkey_waits_for_rng(self):
-        code = textwrap.dedent("""
-            import multiprocessing
-            from test.test_secrets_not_ready import NotReadyRNG
-            with NotReadyRNG().installed() as rng:
-                key = multiprocessing.current_process().authkey
-            print(rng.waits, key == b'\\x5a' * 32)
-        """)
-        _, out, _ = script_helper.assert_python_ok('-c', code)
-        self.assertEqual(out.decode().strip(), '1 True')
+                         ['False 0', '1 AuthenticationString True True'])
 
     def test_authkey_set_before_use(self):
         code = textwrap.dedent("""
-            import multiprocessing
-            main = multiprocessing.current_process()
-            main.authkey = b'secret'
-            print(main.authkey == b'secret')
+            from test.support.rng_helper import NotReadyRNG
+            with NotReadyRNG().installed() as rng:
+                import multiprocessing
+                main = multiprocessing.current_process()
+                main.authkey = b'secret'
+                print(main.authkey == b'secret', rng.waits)
         """)
         _, out, _ = script_helper.assert_python_ok('-c', code)
-        self.assertEqual(out.decode().strip(), 'True')
+        self.assertEqual(out.decode().strip(), 'True 0')
+
+    @support.requires_fork()
+    def test_prefork_server(self):
+        # The same as without the patch set, whatever the RNG does.
+        _, out, _ = script_helper.assert_python_ok('-c', PREFORK_SERVER)
+        self.assertEqual(out.decode().strip(), 'hello')
+
+    @support.requires_fork()
+    @seccomp_helper.requires_seccomp
+    def test_prefork_server_while_not_ready(self):
+        # The RNG is not ready at import: the key is made before the fork,
+        # once the RNG is ready, so that the worker shares it.
+        if seccomp_helper.rng_state() in ('enosys', 'eperm'):
+            self.skipTest('cannot stage a kernel that gets ready here')
+        proc = seccomp_helper.run_python('ready-on-wait', '-c',
+                                         PREFORK_SERVER,
+                                         timeout=support.SHORT_TIMEOUT)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(), 'hello')
+        self.assertEqual(proc.held, 1)
+
+    @support.requires_fork()
+    def test_fork_does_not_wait_once_key_exists(self):
+        code = textwrap.dedent("""
+            import os
+            from test.support.rng_helper import NotReadyRNG
+            with NotReadyRNG().installed() as rng:
+                import multiprocessing
+                key = multiprocessing.current_process().authkey
+                pid = os.fork()
+                if pid == 0:
+                    same = multiprocessing.current_process().authkey == key
+                    os._exit(0 if same else 1)
+                _, status = os.waitpid(pid, 0)
+                print(os.waitstatus_to_exitcode(status), rng.waits)
+        """)
+        _, out, _ = script_helper.assert_python_ok('-c', code)
+        self.assertEqual(out.decode().strip(), '0 1')
 
     def test_children_share_the_key(self):
         # A Process made before the key exists, and one made after, get
@@ -188,9 +272,31 @@ class KeepRaisingTests(unittest.TestCase):
             except BlockingIOError as exc:
                 print(exc.errno)
         """)
-        proc = seccomp_helper.run_python('never-ready', '-c', code)
+        proc = seccomp_helper.run_python('never-ready', '-c', code,
+                                         timeout=support.SHORT_TIMEOUT)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout, f'{errno.EAGAIN}\n')
+
+    @unittest.skipUnless(hasattr(uuid, 'main'), 'needs the uuid command')
+    def test_uuid_command_says_what_to_do(self):
+        proc = seccomp_helper.run_python('never-ready', '-m', 'uuid',
+                                         timeout=support.SHORT_TIMEOUT)
+        self.assertEqual(proc.returncode, 1)
+        self.assertEqual(proc.stdout, '')
+        lines = [line for line in proc.stderr.splitlines()
+                 if not line.startswith('Python: warning: ')]
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertIn('random number generator is not ready', lines[0])
+        self.assertIn('secrets.wait_for_system_rng()', lines[0])
+        self.assertNotIn('Traceback', proc.stderr)
+
+    @unittest.skipUnless(hasattr(uuid, 'main'), 'needs the uuid command')
+    def test_uuid_command_other_functions_unchanged(self):
+        proc = seccomp_helper.run_python('never-ready', '-m', 'uuid',
+                                         '-u', 'uuid1',
+                                         timeout=support.SHORT_TIMEOUT)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        uuid.UUID(proc.stdout.strip())
 
 
 if __name__ == '__main__':

@@ -39,7 +39,8 @@ def clean_env(**changes):
 
 def run_python(mode, code, **changes):
     return seccomp_helper.run_python(mode, '-c', code,
-                                     env=clean_env(**changes))
+                                     env=clean_env(**changes),
+                                     timeout=support.SHORT_TIMEOUT)
 
 
 def warning_lines(stderr):
@@ -107,21 +108,45 @@ class URandomNotReadyTests(unittest.TestCase):
             with self.subTest(method=name):
                 self.assertEqual(result, str(errno.EAGAIN))
 
+    def skip_unless_getrandom_works(self):
+        # The filter of the child hands blocking calls to a supervisor that
+        # lets them through once ready: they get what getrandom() answers
+        # here.
+        state = seccomp_helper.rng_state()
+        if state in ('enosys', 'eperm'):
+            self.skipTest(f'getrandom() fails here with {state.upper()}')
+
+    def test_urandom_works_once_ready(self):
+        # Once the kernel is ready, which this fake gets when someone
+        # waits, os.urandom() answers as without the patch set.
+        self.skip_unless_getrandom_works()
+        code = textwrap.dedent("""
+            import os
+            for attempt in range(2):
+                try:
+                    print(len(os.urandom(16)))
+                except BlockingIOError:
+                    print('not ready')
+                    os.getrandom(1)
+        """)
+        proc = run_python('ready-on-wait', code)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.splitlines(), ['not ready', '16'])
+        self.assertEqual(proc.held, 1)
+
     def test_blocking_getrandom_waits_instead_of_raising(self):
         # Without GRND_NONBLOCK, os.getrandom() first asks without blocking
         # (a request of up to 256 bytes) and makes the blocking call only
         # if the RNG is not ready: the EAGAIN of the first call must never
         # reach the caller.
-        state = seccomp_helper.rng_state()
-        if state in ('enosys', 'eperm'):
-            # The filter of the child leaves blocking calls alone: they get
-            # what getrandom() answers here.
-            self.skipTest(f'getrandom() fails here with {state.upper()}')
-        code = ('import os; '
-                'print(len(os.getrandom(16)), len(os.getrandom(300)))')
-        proc = run_python('never-ready', code)
-        self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertEqual(proc.stdout, '16 300\n')
+        self.skip_unless_getrandom_works()
+        for size in (16, 300):
+            with self.subTest(size=size):
+                proc = run_python('ready-on-wait',
+                                  f'import os; print(len(os.getrandom({size})))')
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertEqual(proc.stdout, f'{size}\n')
+                self.assertEqual(proc.held, 1)
 
         proc = run_python('never-ready', textwrap.dedent("""
             import os
@@ -132,6 +157,21 @@ class URandomNotReadyTests(unittest.TestCase):
         """))
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout, f'{errno.EAGAIN}\n')
+
+    def test_blocking_getrandom_blocks_while_not_ready(self):
+        self.skip_unless_getrandom_works()
+        proc, supervisor = seccomp_helper.start_python(
+            'never-ready', '-c', 'import os; print(os.getrandom(16))',
+            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with supervisor, proc:
+            try:
+                self.assertTrue(
+                    supervisor.wait_for_hold(timeout=support.SHORT_TIMEOUT))
+                self.assertIsNone(proc.poll())
+            finally:
+                proc.kill()
+                stdout, _ = proc.communicate()
+        self.assertEqual(stdout, b'')
 
     def test_getrandom_unusable_falls_back_to_dev_urandom(self):
         # Kernels before 3.17 (ENOSYS) and old seccomp profiles (EPERM):
@@ -221,9 +261,19 @@ class StartupFilesTests(unittest.TestCase):
                    '-e', 'trace=execve,open,openat,openat2,getrandom',
                    *strace_args,
                    sys.executable, '-c', self.code]
-            proc = subprocess.run(cmd, capture_output=True, text=True,
-                                  env=clean_env(),
-                                  preexec_fn=seccomp_helper.installer(mode))
+            proc, supervisor = seccomp_helper.start(
+                mode, cmd, env=clean_env(), stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True)
+            with proc:
+                try:
+                    stdout, stderr = proc.communicate(
+                        timeout=support.SHORT_TIMEOUT)
+                finally:
+                    proc.kill()
+                    if supervisor is not None:
+                        supervisor.close()
+            proc = subprocess.CompletedProcess(cmd, proc.returncode, stdout,
+                                               stderr)
             with open(log, encoding='utf-8', errors='replace') as f:
                 lines = f.readlines()
         execs = [i for i, line in enumerate(lines)

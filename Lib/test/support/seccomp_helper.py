@@ -1,22 +1,27 @@
-"""Seccomp filters that fake a Linux kernel RNG which is not ready yet.
+"""Fake a Linux kernel whose random number generator is not ready yet.
 
 The tests of os.urandom(), random.SystemRandom and secrets need to see what
 happens before the kernel's random number generator is initialized, which
-never happens on a running test machine.  A seccomp filter can make
-getrandom() answer as an early-boot kernel would:
+never happens on a running test machine.  A seccomp filter makes getrandom()
+answer as an early-boot kernel would, for the whole process tree it is
+installed on (threads, fork() and exec() inherit it):
 
 * ``'never-ready'``: getrandom() with GRND_NONBLOCK fails with EAGAIN,
-  GRND_INSECURE and blocking calls go to the kernel (which is ready, so a
-  blocking call returns at once).
+  GRND_INSECURE goes to the kernel, and a blocking call is held for as long
+  as the process lives, as by a kernel whose RNG never gets ready.
+* ``'ready-on-wait'`` (``'ready-on-wait=SECONDS'``, 0.1 by default): not
+  ready until SECONDS after the first blocking getrandom(), as a kernel
+  that gets ready once someone waits for it; the blocking calls are held
+  until then.
+* ``'ready-after=SECONDS'``: not ready until SECONDS after the start.
 * ``'enosys'`` and ``'eperm'``: every getrandom() fails with ENOSYS (kernels
   before 3.17) or EPERM (old container profiles).
-* ``'notify'``: every getrandom() is handed to a user-space supervisor
-  (SECCOMP_RET_USER_NOTIF); see the harness for one.
 * ``'ready'``: no filter at all.
 
-Every other system call is allowed.  The filter is inherited by threads
-created after it is installed, by fork() and by exec(), so a whole process
-tree sees the same fake kernel.
+The first three need a supervisor: the filter hands the calls that depend on
+readiness to user space (SECCOMP_RET_USER_NOTIF), and a thread of the test
+process answers them (Supervisor).  Readiness is global to the supervised
+process tree, as the kernel's is.
 
 Example::
 
@@ -29,11 +34,12 @@ Example::
         self.assertIn('BlockingIOError', proc.stderr)
 
 run_python() installs the filter in the child between fork() and exec()
-(installer() gives that function to other subprocess calls), so that no other
-interpreter runs between the test and the command: one started as a wrapper
-would itself warn on stderr while the RNG of the test run is not ready.  From
-the command line, ``python -m test.support.seccomp_helper MODE -- ARGV``
-installs the filter and executes ARGV.
+(installer() gives that function to other subprocess calls of the static
+modes; start_python() returns the Popen and the Supervisor of any mode), so
+that no other interpreter runs between the test and the command: one started
+as a wrapper would itself warn on stderr while the RNG of the test run is
+not ready.  From the command line, ``python -m test.support.seccomp_helper
+MODE -- ARGV`` installs the filter of a static mode and executes ARGV.
 
 The tests may themselves run under a filter (a test run under a fake
 not-ready kernel), which a filter installed later cannot lift.  For a system
@@ -53,23 +59,30 @@ should still check that the C library's getrandom(GRND_NONBLOCK) fails under
 it (the harness's launcher does).
 """
 
+import collections
 import ctypes
 import ctypes.util
 import errno
+import fcntl
 import functools
 import os
 import platform
+import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
+import threading
+import time
 import unittest
 
 
 __all__ = [
-    'MODES', 'STATIC_MODES',
+    'MODES', 'STATIC_MODES', 'Mode', 'parse_mode',
     'seccomp_available', 'requires_seccomp', 'build_filter',
-    'install_filter', 'installer', 'run_python', 'rng_state',
+    'install_filter', 'installer', 'Supervisor', 'start', 'start_python',
+    'run_python', 'rng_state',
 ]
 
 
@@ -178,9 +191,57 @@ _MACHINES = {
     'loongarch64': 'loongarch64',
 }
 
-MODES = ('ready', 'never-ready', 'enosys', 'eperm', 'notify')
+MODES = ('ready', 'never-ready', 'ready-on-wait', 'ready-after', 'enosys',
+         'eperm')
 # The modes a filter answers on its own, without a supervisor.
-STATIC_MODES = ('ready', 'never-ready', 'enosys', 'eperm')
+STATIC_MODES = ('ready', 'enosys', 'eperm')
+# Seconds from the first blocking getrandom() to readiness in ready-on-wait.
+DEFAULT_WAIT_DELAY = 0.1
+
+
+class Mode(collections.namedtuple(
+        'Mode', 'text name filter ready_after ready_on_wait')):
+    """A fake-RNG mode (see the module documentation).
+
+    filter is the kind of filter build_filter() makes for it (None for
+    'ready'); ready_after and ready_on_wait are the seconds of the two
+    modes that get ready, else None.
+    """
+
+    @property
+    def supervised(self):
+        """Whether a Supervisor must answer the calls the filter holds."""
+        return self.filter in ('never-ready', 'notify')
+
+
+def _seconds(text, name):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float('inf'):
+        raise ValueError('%s wants a finite number of seconds >= 0, not %r'
+                         % (name, text))
+    return value
+
+
+def parse_mode(text):
+    """Return the Mode of text, such as 'never-ready' or 'ready-on-wait=0.3';
+    raise ValueError with a message if it names no mode."""
+    if isinstance(text, Mode):
+        return text
+    name, eq, arg = text.partition('=')
+    if name in ('ready', 'enosys', 'eperm', 'never-ready') and not eq:
+        kind = None if name == 'ready' else name
+        return Mode(text, name, kind, None, None)
+    if name == 'ready-after' and eq:
+        return Mode(text, name, 'notify', _seconds(arg, name), None)
+    if name == 'ready-on-wait':
+        delay = _seconds(arg, name) if eq else DEFAULT_WAIT_DELAY
+        return Mode(text, name, 'notify', None, delay)
+    raise ValueError('unknown mode %r (expected one of: ready, never-ready, '
+                     'ready-on-wait[=SECONDS], ready-after=SECONDS, enosys, '
+                     'eperm)' % (text,))
 
 
 def _native_arch():
@@ -355,37 +416,39 @@ def _errno_action(err):
     return SECCOMP_RET_ERRNO | (err & SECCOMP_RET_DATA)
 
 
-def build_filter(mode):
-    """Return the sock_filter program (bytes) of a fake-RNG mode.
+def build_filter(kind):
+    """Return the sock_filter program (bytes) of a kind of filter.
 
-    mode is 'never-ready', 'enosys', 'eperm' or 'notify' (see the module
-    documentation); 'ready' has no filter and raises ValueError like any
-    unknown mode.  The program checks seccomp_data.arch first; system calls
-    of unknown architectures and all other system calls are allowed.
+    kind is the filter of a Mode: 'never-ready' (GRND_NONBLOCK fails with
+    EAGAIN, GRND_INSECURE passes, blocking calls go to the supervisor),
+    'notify' (every getrandom() goes to the supervisor), 'enosys' or
+    'eperm'; anything else raises ValueError.  The program checks
+    seccomp_data.arch first; system calls of unknown architectures and all
+    other system calls are allowed.
     """
-    if mode == 'never-ready':
+    if kind == 'never-ready':
         def getrandom(asm):
             asm.load(_arg_low_offset(2))
             # GRND_INSECURE never blocks, even with GRND_NONBLOCK.
             asm.jump(BPF_JSET, GRND_INSECURE, jt='pass')
             asm.jump(BPF_JSET, GRND_NONBLOCK, jt='eagain')
+            asm.ret(SECCOMP_RET_USER_NOTIF)
             asm.label('pass')
             asm.ret(SECCOMP_RET_ALLOW)
             asm.label('eagain')
             asm.ret(_errno_action(errno.EAGAIN))
-    elif mode == 'enosys':
+    elif kind == 'enosys':
         def getrandom(asm):
             asm.ret(_errno_action(errno.ENOSYS))
-    elif mode == 'eperm':
+    elif kind == 'eperm':
         def getrandom(asm):
             asm.ret(_errno_action(errno.EPERM))
-    elif mode == 'notify':
+    elif kind == 'notify':
         def getrandom(asm):
             asm.ret(SECCOMP_RET_USER_NOTIF)
     else:
-        raise ValueError('no filter for mode %r (expected one of %s)'
-                         % (mode, ', '.join(m for m in MODES
-                                            if m != 'ready')))
+        raise ValueError('no filter of kind %r (expected never-ready, '
+                         'notify, enosys or eperm)' % (kind,))
 
     asm = _Assembler()
     asm.load(_ARCH_OFFSET)
@@ -443,23 +506,25 @@ def install_filter(prog, flags=0):
 
 
 def installer(mode):
-    """Return a function that installs the filter of mode on the calling
-    thread, for subprocess's preexec_fn; None for 'ready'.
+    """Return a function that installs the filter of a static mode ('ready',
+    'enosys', 'eperm') on the calling thread, for subprocess's preexec_fn;
+    None for 'ready'.
 
     The program is built and the C library loaded now, before fork(): the
     function only makes the two system calls.  Raise unittest.SkipTest if
     seccomp filters cannot be installed here, ValueError if mode needs a
-    supervisor ('notify') or is unknown.
+    supervisor (start_python() runs those) or is unknown.
     """
-    if mode not in STATIC_MODES:
-        raise ValueError('mode %r is not one of %s'
-                         % (mode, ', '.join(STATIC_MODES)))
-    if mode == 'ready':
+    mode = parse_mode(mode)
+    if mode.supervised:
+        raise ValueError('mode %r needs a supervisor: use start_python()'
+                         % mode.text)
+    if mode.filter is None:
         return None
     ok, reason = seccomp_available()
     if not ok:
         raise unittest.SkipTest(reason)
-    fprog = _sock_fprog(build_filter(mode))
+    fprog = _sock_fprog(build_filter(mode.filter))
     _libc()
 
     def install():
@@ -469,18 +534,304 @@ def installer(mode):
     return install
 
 
-def run_python(mode, *args, env=None, **kw):
+# -- the supervisor of the modes that hold calls -----------------------------
+
+# struct seccomp_notif {u64 id; u32 pid; u32 flags; struct seccomp_data}
+# with seccomp_data {s32 nr; u32 arch; u64 ip; u64 args[6]}, and
+# struct seccomp_notif_resp {u64 id; s64 val; s32 error; u32 flags}.
+_NOTIF = struct.Struct('=QIIiIQ6Q')
+_NOTIF_RESP = struct.Struct('=QqiI')
+_NOTIF_ID = struct.Struct('=Q')
+SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
+
+
+def _ioc(direction, nr, size):
+    """_IOC(direction, '!', nr, size) of linux/ioctl.h."""
+    if platform.machine().lower().startswith(('ppc', 'powerpc', 'mips',
+                                              'sparc')):
+        dirs, shift = {'w': 4, 'r': 2, 'rw': 6}, 29
+    else:
+        dirs, shift = {'w': 1, 'r': 2, 'rw': 3}, 30
+    return (dirs[direction] << shift) | (size << 16) | (ord('!') << 8) | nr
+
+
+SECCOMP_IOCTL_NOTIF_RECV = _ioc('rw', 0, _NOTIF.size)
+SECCOMP_IOCTL_NOTIF_SEND = _ioc('rw', 1, _NOTIF_RESP.size)
+SECCOMP_IOCTL_NOTIF_ID_VALID = _ioc('w', 2, _NOTIF_ID.size)
+
+
+Notification = collections.namedtuple('Notification', 'id pid flags')
+
+
+class Listener:
+    """The listener file descriptor of a filter that holds calls."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def fileno(self):
+        return self.fd
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def receive(self):
+        """The next held getrandom(); None if its caller is already gone."""
+        buf = bytearray(_NOTIF.size)    # the kernel wants it zeroed
+        try:
+            fcntl.ioctl(self.fd, SECCOMP_IOCTL_NOTIF_RECV, buf, True)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.EINTR):
+                return None
+            raise
+        nid, pid, _flags, _nr, _arch, _ip, *args = _NOTIF.unpack(buf)
+        # getrandom(void *buf, size_t buflen, unsigned int flags)
+        return Notification(nid, pid, args[2] & 0xFFFFFFFF)
+
+    def _send(self, nid, error, flags):
+        resp = bytearray(_NOTIF_RESP.pack(nid, 0, error, flags))
+        try:
+            fcntl.ioctl(self.fd, SECCOMP_IOCTL_NOTIF_SEND, resp, True)
+        except OSError as exc:
+            # ENOENT: the caller died, or a signal interrupted its call (a
+            # restarted call comes back as a new notification).
+            if exc.errno == errno.ENOENT:
+                return False
+            raise
+        return True
+
+    def reply_continue(self, nid):
+        """Let the kernel run the call; False if the caller is gone."""
+        return self._send(nid, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE)
+
+    def reply_error(self, nid, err):
+        """Fail the call with errno err; False if the caller is gone."""
+        return self._send(nid, -err, 0)
+
+    def is_valid(self, nid):
+        """Whether the call still waits for an answer."""
+        try:
+            fcntl.ioctl(self.fd, SECCOMP_IOCTL_NOTIF_ID_VALID,
+                        bytearray(_NOTIF_ID.pack(nid)), True)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return False
+            raise
+        return True
+
+
+CONTINUE, EAGAIN, HOLD = 'continue', 'eagain', 'hold'
+
+
+def decide(flags, ready):
+    """What a kernel whose RNG is (not) ready does with getrandom(flags):
+    CONTINUE (answer it), EAGAIN or HOLD (block the caller)."""
+    if ready or flags & GRND_INSECURE:
+        return CONTINUE
+    if flags & GRND_NONBLOCK:
+        return EAGAIN
+    return HOLD
+
+
+class Readiness:
+    """The readiness of a fake kernel RNG, global to its process tree.
+
+    after: ready that many seconds after start.  on_wait: ready that many
+    seconds after the first blocking getrandom().  Neither: never ready.
+    """
+
+    def __init__(self, after=None, on_wait=None, start=None):
+        self.start = time.monotonic() if start is None else start
+        self.on_wait = on_wait
+        self.deadline = None if after is None else self.start + after
+        self.ready = False
+
+    def blocking_call(self, now):
+        if self.on_wait is not None and self.deadline is None:
+            self.deadline = now + self.on_wait
+
+    def update(self, now):
+        """Become ready if the time has come; return True if it just did."""
+        if (not self.ready and self.deadline is not None
+                and now >= self.deadline):
+            self.ready = True
+            return True
+        return False
+
+    def timeout(self, now):
+        """Seconds until readiness; None if not scheduled or ready."""
+        if self.ready or self.deadline is None:
+            return None
+        return max(0.0, self.deadline - now)
+
+
+class Supervisor:
+    """A thread that answers the getrandom() calls a filter hands over.
+
+    Calls are answered as a kernel in the state of readiness would: held
+    while the RNG is not ready, let through once it is.  The thread ends
+    when no process is left under the filter, or at close().  held counts
+    the calls held so far; ready says whether readiness has come.
+    """
+
+    def __init__(self, listener_fd, mode):
+        mode = parse_mode(mode)
+        self.mode = mode
+        self.listener = Listener(listener_fd)
+        self.readiness = Readiness(after=mode.ready_after,
+                                   on_wait=mode.ready_on_wait)
+        self.held = 0
+        self._waiting = {}
+        self._cond = threading.Condition()
+        self._wakeup_r, self._wakeup_w = os.pipe()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name='seccomp supervisor')
+        self._thread.start()
+
+    @property
+    def ready(self):
+        return self.readiness.ready
+
+    def wait_for_hold(self, count=1, timeout=None):
+        """Wait until count calls were held; return whether they were."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.held >= count, timeout)
+
+    def close(self):
+        """Stop answering; calls still held fail with ENOSYS."""
+        if self._wakeup_w >= 0:
+            os.write(self._wakeup_w, b'x')
+            self._thread.join()
+            os.close(self._wakeup_w)
+            os.close(self._wakeup_r)
+            self._wakeup_w = self._wakeup_r = -1
+            self.listener.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def _tick(self, now):
+        if self.readiness.update(now):
+            for nid in list(self._waiting):
+                del self._waiting[nid]
+                if self.listener.is_valid(nid):
+                    self.listener.reply_continue(nid)
+
+    def _handle(self):
+        notif = self.listener.receive()
+        if notif is None:
+            return
+        now = time.monotonic()
+        if not notif.flags & (GRND_NONBLOCK | GRND_INSECURE):
+            self.readiness.blocking_call(now)
+        self._tick(now)
+        answer = decide(notif.flags, self.readiness.ready)
+        if answer == HOLD:
+            self._waiting[notif.id] = notif
+            with self._cond:
+                self.held += 1
+                self._cond.notify_all()
+        elif answer == EAGAIN:
+            self.listener.reply_error(notif.id, errno.EAGAIN)
+        else:
+            self.listener.reply_continue(notif.id)
+
+    def _run(self):
+        poller = select.poll()
+        poller.register(self.listener.fileno(), select.POLLIN)
+        poller.register(self._wakeup_r, select.POLLIN)
+        while True:
+            left = self.readiness.timeout(time.monotonic())
+            timeout = None if left is None else int(left * 1000) + 1
+            for fd, events in poller.poll(timeout):
+                if fd == self._wakeup_r:
+                    return
+                if events & select.POLLIN:
+                    self._handle()
+                elif events & (select.POLLHUP | select.POLLERR):
+                    return      # no process is left under the filter
+            self._tick(time.monotonic())
+
+
+def start_python(mode, *args, env=None, **kw):
+    """Start sys.executable with args under a fake-RNG mode.
+
+    Return (popen, supervisor); supervisor is None for the static modes.
+    Keyword arguments go to subprocess.Popen.  The filter is installed in
+    the child before it executes the interpreter; in a supervised mode the
+    child hands the filter's listener to a Supervisor of this process.
+    Close the supervisor once the process is done with (a context manager).
+    """
+    return start(mode, [sys.executable, *args], env=env, **kw)
+
+
+def start(mode, argv, env=None, **kw):
+    """Start the command argv under a fake-RNG mode, as start_python()."""
+    mode = parse_mode(mode)
+    if not mode.supervised:
+        return subprocess.Popen(argv, env=env, preexec_fn=installer(mode),
+                                **kw), None
+    ok, reason = seccomp_available(need_notify=True)
+    if not ok:
+        raise unittest.SkipTest(reason)
+    fprog = _sock_fprog(build_filter(mode.filter))
+    _libc()
+    ours, theirs = socket.socketpair()
+
+    def install():
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        fd = _seccomp(SECCOMP_SET_MODE_FILTER,
+                      SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                      ctypes.addressof(fprog))
+        socket.send_fds(theirs, [b'L'], [fd])
+        os.close(fd)
+
+    try:
+        proc = subprocess.Popen(argv, env=env, preexec_fn=install, **kw)
+        theirs.close()
+        _msg, fds, _flags, _addr = socket.recv_fds(ours, 1, 1)
+    finally:
+        theirs.close()
+        ours.close()
+    return proc, Supervisor(fds[0], mode)
+
+
+def run_python(mode, *args, env=None, timeout=None, **kw):
     """Run sys.executable with args under a fake-RNG mode.
 
     Return a subprocess.CompletedProcess whose output is captured as text,
-    as test.support.script_helper does; keyword arguments go to
-    subprocess.run().  The filter is installed in the child before it
-    executes the interpreter (see installer()).
+    as test.support.script_helper does, with the number of getrandom()
+    calls that the fake kernel held as its held attribute.  Keyword
+    arguments go to subprocess.Popen.  A process still running after
+    timeout seconds (a call held by 'never-ready', say) is killed and
+    subprocess.TimeoutExpired raised.
     """
-    kw.setdefault('capture_output', True)
+    kw.setdefault('stdout', subprocess.PIPE)
+    kw.setdefault('stderr', subprocess.PIPE)
     kw.setdefault('text', True)
-    return subprocess.run([sys.executable, *args], env=env,
-                          preexec_fn=installer(mode), **kw)
+    proc, supervisor = start_python(mode, *args, env=env, **kw)
+    try:
+        with proc:
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise
+    finally:
+        held = 0
+        if supervisor is not None:
+            supervisor.close()
+            held = supervisor.held
+    result = subprocess.CompletedProcess(proc.args, proc.returncode,
+                                         stdout, stderr)
+    result.held = held
+    return result
 
 
 def rng_state():
@@ -504,31 +855,54 @@ def rng_state():
 
 
 _USAGE = ('usage: python -m test.support.seccomp_helper MODE -- ARGV...\n'
-          'MODE is one of: %s' % ', '.join(STATIC_MODES))
+          'MODE is one of: ready, never-ready, ready-on-wait[=SECONDS], '
+          'ready-after=SECONDS, enosys, eperm')
 
 
 def main(argv=None):
+    """Run ARGV under MODE: a static mode executes ARGV in this process, a
+    supervised one runs it as a child and exits with its status."""
     if argv is None:
         argv = sys.argv[1:]
-    if len(argv) < 3 or argv[1] != '--' or argv[0] not in STATIC_MODES:
-        print(_USAGE, file=sys.stderr)
+    try:
+        if len(argv) < 3 or argv[1] != '--':
+            raise ValueError('no MODE -- ARGV')
+        mode = parse_mode(argv[0])
+    except ValueError as exc:
+        print('seccomp_helper: %s\n%s' % (exc, _USAGE), file=sys.stderr)
         return 2
-    mode, command = argv[0], argv[2:]
-    if mode != 'ready':
-        ok, reason = seccomp_available()
+    command = argv[2:]
+    if mode.filter is not None:
+        ok, reason = seccomp_available(need_notify=mode.supervised)
         if not ok:
             print('seccomp_helper: %s' % reason, file=sys.stderr)
-            return 2
-        try:
-            install_filter(build_filter(mode))
-        except OSError as exc:
-            print('seccomp_helper: cannot install the %s filter: %s'
-                  % (mode, exc), file=sys.stderr)
             return 2
     # Python ignores SIGPIPE and SIGXFSZ; the command gets the defaults.
     for name in ('SIGPIPE', 'SIGXFSZ'):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
+    if mode.supervised:
+        try:
+            proc, supervisor = start(mode, command)
+        except OSError as exc:
+            print('seccomp_helper: cannot execute %s: %s' % (command[0], exc),
+                  file=sys.stderr)
+            return 127
+        with supervisor, proc:
+            while True:
+                try:
+                    returncode = proc.wait()
+                    break
+                except KeyboardInterrupt:
+                    pass    # the command got the SIGINT of the terminal too
+        return returncode if returncode >= 0 else 128 - returncode
+    if mode.filter is not None:
+        try:
+            install_filter(build_filter(mode.filter))
+        except OSError as exc:
+            print('seccomp_helper: cannot install the %s filter: %s'
+                  % (mode.filter, exc), file=sys.stderr)
+            return 2
     try:
         os.execvp(command[0], command)
     except OSError as exc:
