@@ -188,6 +188,145 @@ class URandomNotReadyTests(unittest.TestCase):
 
 @support.requires_subprocess()
 @seccomp_helper.requires_seccomp
+class URandomPolicyTests(unittest.TestCase):
+    """-X urandom=raise|wait and PYTHONURANDOM: what os.urandom() does while
+    the system RNG is not ready."""
+
+    code = textwrap.dedent("""
+        import os, random, uuid
+        for name, call in (('urandom', lambda: os.urandom(8)),
+                           ('SystemRandom', random.SystemRandom().random),
+                           ('uuid4', uuid.uuid4)):
+            try:
+                call()
+            except BlockingIOError:
+                print(name, 'raises')
+            else:
+                print(name, 'works')
+    """)
+
+    RAISES = ['urandom raises', 'SystemRandom raises', 'uuid4 raises']
+    WORKS = ['urandom works', 'SystemRandom works', 'uuid4 works']
+
+    def setUp(self):
+        if seccomp_helper.rng_state() in ('enosys', 'eperm'):
+            self.skipTest('cannot stage a kernel that gets ready here')
+
+    def run_policy(self, *args, mode='ready-on-wait', **env):
+        proc = seccomp_helper.run_python(mode, *args, '-c', self.code,
+                                         env=clean_env(**env),
+                                         timeout=support.SHORT_TIMEOUT)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return proc
+
+    def test_default_raises(self):
+        proc = self.run_policy()
+        self.assertEqual(proc.stdout.splitlines(), self.RAISES)
+        self.assertEqual(proc.held, 0)
+
+    def test_ways_to_wait(self):
+        for args, env in ((['-X', 'urandom=wait'], {}),
+                          ([], {'PYTHONURANDOM': 'wait'}),
+                          (['-X', 'urandom=wait'], {'PYTHONURANDOM': 'raise'})):
+            with self.subTest(args=args, env=env):
+                proc = self.run_policy(*args, **env)
+                self.assertEqual(proc.stdout.splitlines(), self.WORKS)
+                # The first call waited; the kernel was ready after it.
+                self.assertEqual(proc.held, 1)
+
+    def test_ways_to_raise(self):
+        for args, env in ((['-X', 'urandom=raise'], {}),
+                          ([], {'PYTHONURANDOM': 'raise'}),
+                          ([], {'PYTHONURANDOM': ''}),
+                          (['-X', 'urandom=raise'], {'PYTHONURANDOM': 'wait'}),
+                          (['-E'], {'PYTHONURANDOM': 'wait'}),
+                          (['-I'], {'PYTHONURANDOM': 'wait'})):
+            with self.subTest(args=args, env=env):
+                proc = self.run_policy(*args, **env)
+                self.assertEqual(proc.stdout.splitlines(), self.RAISES)
+                self.assertEqual(proc.held, 0)
+
+    def test_wait_blocks_on_a_never_ready_kernel(self):
+        proc, supervisor = seccomp_helper.start_python(
+            'never-ready', '-X', 'urandom=wait', '-c',
+            'import os; print(os.urandom(8))', env=clean_env(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with supervisor, proc:
+            try:
+                self.assertTrue(
+                    supervisor.wait_for_hold(timeout=support.SHORT_TIMEOUT))
+                self.assertIsNone(proc.poll())
+            finally:
+                proc.kill()
+                stdout, _ = proc.communicate()
+        self.assertEqual(stdout, b'')
+
+    def test_startup_never_blocks(self):
+        # Whatever the policy, the hash secret and the seed of random are
+        # made without waiting: only os.urandom() waits.
+        code = 'import random; print(random.random() < 1, hash("x") != 0)'
+        for policy in ('raise', 'wait'):
+            with self.subTest(policy=policy):
+                proc = run_python('never-ready', code, PYTHONURANDOM=policy)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertEqual(proc.stdout, 'True True\n')
+                self.assertEqual(proc.held, 0)
+                self.assertEqual(len(warning_lines(proc.stderr)), 1)
+
+    def test_bad_values_refused_at_startup(self):
+        for args, env, name in ((['-X', 'urandom=maybe'], {}, '-X urandom'),
+                                (['-X', 'urandom'], {}, '-X urandom'),
+                                ([], {'PYTHONURANDOM': 'Wait'},
+                                 'PYTHONURANDOM')):
+            with self.subTest(args=args, env=env):
+                proc = seccomp_helper.run_python(
+                    'ready', *args, '-c', 'print("started")',
+                    env=clean_env(**env), timeout=support.SHORT_TIMEOUT)
+                self.assertEqual(proc.returncode, 1)
+                self.assertEqual(proc.stdout, '')
+                self.assertIn('Fatal Python error', proc.stderr)
+                self.assertIn(name, proc.stderr)
+                self.assertIn('"raise" or "wait"', proc.stderr)
+
+    def test_children_inherit_the_policy(self):
+        # The variable as every variable; -X urandom through the interpreter
+        # flags that subprocess gives to the children of multiprocessing.
+        code = textwrap.dedent("""
+            import subprocess, sys
+            print(subprocess._args_from_interpreter_flags())
+            print(subprocess.run([sys.executable, '-c', 'import os; '
+                                  'print(len(os.urandom(4)))'],
+                                 capture_output=True, text=True).stdout)
+        """)
+        proc = seccomp_helper.run_python(
+            'ready-on-wait', '-X', 'urandom=wait', '-c', code,
+            env=clean_env(), timeout=support.SHORT_TIMEOUT)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("'-X', 'urandom=wait'", proc.stdout)
+        proc = seccomp_helper.run_python(
+            'ready-on-wait', '-c', code, env=clean_env(PYTHONURANDOM='wait'),
+            timeout=support.SHORT_TIMEOUT)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.splitlines()[1], '4')
+        self.assertEqual(proc.held, 1)
+
+    def test_help_names_the_option(self):
+        for option, text in (('--help-xoptions', '-X urandom'),
+                             ('--help-env', 'PYTHONURANDOM')):
+            proc = subprocess.run([sys.executable, option],
+                                  capture_output=True, text=True)
+            if proc.returncode:
+                # 3.11 has no --help-xoptions: one -X lists everything
+                proc = subprocess.run([sys.executable, '-X', 'help'] if
+                                      option == '--help-xoptions' else
+                                      [sys.executable, '-h', '-h'],
+                                      capture_output=True, text=True)
+            with self.subTest(option=option):
+                self.assertIn(text, proc.stdout + proc.stderr)
+
+
+@support.requires_subprocess()
+@seccomp_helper.requires_seccomp
 class StartupNotReadyTests(unittest.TestCase):
     """Start-up and the random module neither block nor fail."""
 
