@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SUPPORTED
-from pep522_harness import audit
+from pep522_harness import audit, paths, versions
+
+REPO = paths.REPO
+SUPPORTED = list(versions.releases())
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,10 @@ import sys
 
 import pytest
 
-from conftest import REPO, SUPPORTED, built
-from pep522_harness import behaviour, regrtest
+from pep522_harness import behaviour, build, paths, regrtest, versions
+
+REPO = paths.REPO
+SUPPORTED = list(versions.releases())
 
 REGRTEST_MODES = ("never-ready", "enosys", "ready-on-wait")
 
@@ -143,7 +145,7 @@ def test_waiting_for_the_rng_lets_other_threads_run(version):
     for variant in behaviour.VARIANTS:
         proc = subprocess.run(
             [sys.executable, "-m", "pep522_harness.fakerng", "ready-on-wait=0.3", "--",
-             str(built(version, variant)), "-I", "-c", TICKS],
+             str(build.build(version, variant, quiet=True)), "-I", "-c", TICKS],
             cwd=REPO, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         count, waited = proc.stdout.split()

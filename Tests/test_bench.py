@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-from pep522_harness import bench
+from pep522_harness import bench, paths
 from pep522_harness.versions import DEFAULT_VERSION
 
 NAMES = {b.name for b in bench.BENCHES}
@@ -25,7 +24,7 @@ def fast_run(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("bench")
     proc = subprocess.run([sys.executable, "-m", "pep522_harness.bench", "--fast",
                            "--cpython", DEFAULT_VERSION, "--out", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=1800,
+                          cwd=paths.REPO, capture_output=True, text=True, timeout=1800,
                           stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out / DEFAULT_VERSION, proc.stdout

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SUPPORTED, built, unified_diff
-from pep522_harness import apply, debian, export, fetch, versions
+from pep522_harness import apply, build, debian, export, fetch, versions
+
+SUPPORTED = list(versions.releases())
 
 DSC = """\
 -----BEGIN PGP SIGNED MESSAGE-----
@@ -36,7 +37,8 @@ def _source(tmp_path: Path) -> debian.SourcePackage:
     return debian._load(tmp_path / "p.dsc", versions.release("3.13.5"))
 
 
-def _patch(tree: Path, rel: str, old: str, new: str, work: Path, header: str = "") -> str:
+def _patch(unified_diff, tree: Path, rel: str, old: str, new: str, work: Path,
+           header: str = "") -> str:
     text = (tree / rel).read_text()
     assert old in text
     return header + unified_diff(rel, text, text.replace(old, new, 1), work)
@@ -65,7 +67,8 @@ def test_our_series_goes_after_debians_in_its_own_folder(tmp_path):
     assert (tree / "debian" / "patches" / "pep522" / "b.patch").read_bytes() == b"B"
 
 
-def test_conflict_names_our_patch_its_hunk_and_debians_patch(tmp_path, pristine_tarball):
+def test_conflict_names_our_patch_its_hunk_and_debians_patch(tmp_path, pristine_tarball,
+                                                              unified_diff):
     pristine = tmp_path / "pristine"
     apply.unpack(fetch.Fetched(versions.release("3.13.5"), "test",
                                       path=pristine_tarball["3.13.5"]), pristine)
@@ -78,12 +81,12 @@ def test_conflict_names_our_patch_its_hunk_and_debians_patch(tmp_path, pristine_
     work = tmp_path / "work"
     work.mkdir()
     (pdir / "deb.diff").write_text(_patch(
-        pristine, "Lib/secrets.py", "DEFAULT_ENTROPY = 32", "DEFAULT_ENTROPY = 32  # Debian",
+        unified_diff, pristine, "Lib/secrets.py", "DEFAULT_ENTROPY = 32", "DEFAULT_ENTROPY = 32  # Debian",
         work, "Description: Debian's change\n\n"))
     (pdir / "pep522" / "secrets.patch").write_text(_patch(
-        pristine, "Lib/secrets.py", "DEFAULT_ENTROPY = 32", "DEFAULT_ENTROPY = 64", work))
+        unified_diff, pristine, "Lib/secrets.py", "DEFAULT_ENTROPY = 32", "DEFAULT_ENTROPY = 64", work))
     (pdir / "pep522" / "os.patch").write_text(_patch(
-        pristine, "Lib/os.py", "import abc\n", "import abc  # ours\n", work))
+        unified_diff, pristine, "Lib/os.py", "import abc\n", "import abc  # ours\n", work))
     entries = [apply.SeriesEntry(n, pdir / n) for n in ("pep522/secrets.patch", "pep522/os.patch")]
     stack = debian.apply_stack(tree, [apply.SeriesEntry("deb.diff", pdir / "deb.diff")],
                                entries, _source(tmp_path), log=lambda _m: None)
@@ -143,7 +146,7 @@ def debian_checks(request) -> list[debian.Check]:
             pytest.skip(f"Debian's source package is not reachable: {exc}")
         raise
     assert stack.conflicts == [] and python is not None
-    return debian.behaviour_checks(python, version, built(version, "pep522"),
+    return debian.behaviour_checks(python, version, build.build(version, "pep522", quiet=True),
                                    log=lambda _m: None)
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import unified_diff
 from pep522_harness import apply, export, fetch, paths, versions
 
 SUPPORTED = tuple(versions.releases())
@@ -37,11 +36,6 @@ def _fetched(version: str, tarball: Path) -> fetch.Fetched:
     return fetch.Fetched(versions.release(version), "test", path=tarball)
 
 
-def _diff(rel: str, before: str, after: str, work: Path) -> str:
-    """A -p1 unified diff of ``rel`` from ``before`` to ``after``."""
-    return unified_diff(rel, before, after, work)
-
-
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory, pristine_tarball) -> dict[str, Path]:
     trees = {}
@@ -53,7 +47,7 @@ def pristine(tmp_path_factory, pristine_tarball) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory, pristine) -> Path:
+def synthetic(tmp_path_factory, pristine, unified_diff) -> Path:
     """A project with two patches on one file (and one on another) and
     added files under Lib/, Modules/, Python/ (one without a final newline,
     one empty)."""
@@ -71,11 +65,12 @@ def synthetic(tmp_path_factory, pristine) -> Path:
     one = HEADER.format(summary="Raise the default entropy of secrets",
                         why="Because a longer token is harder to guess.",
                         author="Zoë Example <zoe@example.org>", date="2025-07-01")
-    one += _diff("Lib/secrets.py", s0, s1, work) + _diff("Lib/os.py", o0, o1, work)
+    one += unified_diff("Lib/secrets.py", s0, s1, work)
+    one += unified_diff("Lib/os.py", o0, o1, work)
     two = HEADER.format(summary="Say so in the secrets docstring",
                         why="Readers of the module see the change first.",
                         author="Zoë Example <zoe@example.org>", date="2025-07-03")
-    two += _diff("Lib/secrets.py", s1, s2, work)
+    two += unified_diff("Lib/secrets.py", s1, s2, work)
     (pdir / "secrets-entropy.patch").write_text(one)
     (pdir / "secrets-docstring.patch").write_text(two)
     (pdir / "series").write_text("# the synthetic series\nsecrets-entropy.patch\n"

@@ -22,8 +22,10 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from conftest import REPO, SUPPORTED
-from pep522_harness import impact, paths, programs
+from pep522_harness import impact, paths, programs, versions
+
+REPO = paths.REPO
+SUPPORTED = list(versions.releases())
 
 VERSION = "3.13.5"
 MODES = programs.MODES

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from conftest import REPO
-from pep522_harness import regrtest, versions
+from pep522_harness import paths, regrtest, versions
+
+REPO = paths.REPO
 
 SUMMARY_313 = """\
 == Tests result: FAILURE then FAILURE ==
