@@ -27,12 +27,6 @@ def _harness(session: nox.Session, command: str, *args: str) -> None:
                 external=True)
 
 
-def _module(session: nox.Session, module: str) -> None:
-    """Run ``python -m pep522_harness.MODULE`` with the session's arguments."""
-    session.run(sys.executable, "-m", f"pep522_harness.{module}", *session.posargs,
-                external=True)
-
-
 @nox.session(venv_backend="none")
 def fetch(session: nox.Session) -> None:
     """Fetch and verify the pinned upstream tarball (--cpython V, --tarball, --source)."""
@@ -64,26 +58,26 @@ def test(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def demo(session: nox.Session) -> None:
     """Stock beside patched under a faked not-ready RNG (--cpython V)."""
-    _module(session, "demo")
+    _harness(session, "demo", *session.posargs)
 
 
 @nox.session(venv_backend="none")
 def regrtest(session: nox.Session) -> None:
     """CPython's tests under a fake RNG mode: --cpython V --mode M [--full] [TEST ...]."""
-    _module(session, "regrtest")
+    _harness(session, "regrtest", *session.posargs)
 
 
 @nox.session(venv_backend="none")
 def boot(session: nox.Session) -> None:
     """Boot a real kernel whose RNG is not ready, the interpreter in its initramfs
     (--cpython V, --variant pep522|stock, --kernel PATH, --rng-ready)."""
-    _module(session, "boot")
+    _harness(session, "boot", *session.posargs)
 
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
     """pyperf, patched against stock: [--cpython V ...] [--fast | --rigorous]."""
-    _module(session, "bench")
+    _harness(session, "bench", *session.posargs)
 
 
 @nox.session(venv_backend="none")
@@ -91,7 +85,7 @@ def fakerng(session: nox.Session) -> None:
     """Run a command with the kernel RNG faked: -- MODE -- COMMAND [ARGS...]."""
     if not session.posargs:
         session.error("Usage: nox -s fakerng -- MODE -- COMMAND [ARGS...]")
-    _module(session, "fakerng")
+    _harness(session, "fakerng", *session.posargs)
 
 
 @nox.session(venv_backend="none")
@@ -100,20 +94,20 @@ def export(session: nox.Session) -> None:
     if not any(a.split("=")[0] == "--format" for a in session.posargs):
         session.error("Usage: nox -s export -- [--cpython V] --format quilt|mbox|diff "
                       "[--out DIR]")
-    _module(session, "export")
+    _harness(session, "export", *session.posargs)
 
 
 @nox.session(venv_backend="none")
 def debian(session: nox.Session) -> None:
     """Our series after Debian's own patches, built and checked: [--cpython V] [--no-build]."""
-    _module(session, "debian")
+    _harness(session, "debian", *session.posargs)
 
 
 @nox.session(venv_backend="none")
 def programs(session: nox.Session) -> None:
     """Real programs, stock vs patched, under never-ready and ready-on-wait:
     [--cpython V ...] [--mode M ...] [--only NAME ...]."""
-    _module(session, "programs")
+    _harness(session, "programs", *session.posargs)
 
 
 @nox.session
@@ -123,4 +117,4 @@ def impact(session: nox.Session) -> None:
     if "--project" not in " ".join(session.posargs):
         session.error("Usage: nox -s impact -- --project PATH|NAME [--cpython V] [--mode M]")
     session.install("tox")
-    session.run("python", "-m", "pep522_harness.impact", *session.posargs)
+    session.run("python", "-m", "pep522_harness", "impact", *session.posargs)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pep522_harness import fetch, versions
+from pep522_harness.core import fetch, versions
 
 
 @pytest.fixture(scope="session")

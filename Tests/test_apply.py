@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pep522_harness import apply, fetch, paths, versions
+from pep522_harness.core import apply, fetch, paths, versions
 
 SUPPORTED = tuple(versions.releases())
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pep522_harness import audit, paths, versions
+from pep522_harness.core import paths, versions
+from pep522_harness.patchset import audit
 
 REPO = paths.REPO
 SUPPORTED = list(versions.releases())
@@ -127,7 +128,7 @@ def test_readme_holds_the_audit_table(found, rows):
     assert "## The standard library under a not-ready RNG" in readme
     table = audit.markdown(rows, found)
     assert table in readme, "README's audit table is out of date: regenerate it with " \
-        "python -m pep522_harness.audit --markdown"
+        "python -m pep522_harness audit --markdown"
 
 
 def test_command_line_passes_on_pristine_releases(pristine_tarball, capsys):

@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from pep522_harness import behaviour, build, paths, regrtest, versions
+from pep522_harness.core import build, paths, versions
+from pep522_harness.studies import behaviour, regrtest
 
 REPO = paths.REPO
 SUPPORTED = list(versions.releases())
@@ -144,7 +145,8 @@ def test_waiting_for_the_rng_lets_other_threads_run(version):
     ticks = {}
     for variant in behaviour.VARIANTS:
         proc = subprocess.run(
-            [sys.executable, "-m", "pep522_harness.fakerng", "ready-on-wait=0.3", "--",
+            [sys.executable, "-m", "pep522_harness", "fakerng", "ready-on-wait=0.3",
+             "--",
              str(build.build(version, variant, quiet=True)), "-I", "-c", TICKS],
             cwd=REPO, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pep522_harness import bench, paths
-from pep522_harness.versions import DEFAULT_VERSION
+from pep522_harness.core import paths
+from pep522_harness.core.versions import DEFAULT_VERSION
+from pep522_harness.studies import bench
 
 NAMES = {b.name for b in bench.BENCHES}
 
@@ -22,7 +23,7 @@ NAMES = {b.name for b in bench.BENCHES}
 @pytest.fixture(scope="module")
 def fast_run(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("bench")
-    proc = subprocess.run([sys.executable, "-m", "pep522_harness.bench", "--fast",
+    proc = subprocess.run([sys.executable, "-m", "pep522_harness", "bench", "--fast",
                            "--cpython", DEFAULT_VERSION, "--out", str(out)],
                           cwd=paths.REPO, capture_output=True, text=True, timeout=1800,
                           stdin=subprocess.DEVNULL)

@@ -15,8 +15,9 @@ import time
 
 import pytest
 
-from pep522_harness import apply, boot, build, initramfs
-from pep522_harness.versions import DEFAULT_VERSION
+from pep522_harness.core import apply, build, initramfs
+from pep522_harness.core.versions import DEFAULT_VERSION
+from pep522_harness.studies import boot
 
 EAGAIN_MESSAGE = ("[Errno 11] system random number generator is not ready; "
                   "see secrets.token_bytes()")

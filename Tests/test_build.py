@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from pep522_harness import build, fetch, paths, versions
+from pep522_harness.core import build, fetch, paths, versions
 
 SUPPORTED = list(versions.releases())
 

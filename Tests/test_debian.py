@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pep522_harness import apply, build, debian, export, fetch, versions
+from pep522_harness.core import apply, build, fetch, versions
+from pep522_harness.patchset import export
+from pep522_harness.studies import debian
 
 SUPPORTED = list(versions.releases())
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pep522_harness import apply, export, fetch, paths, versions
+from pep522_harness.core import apply, fetch, paths, versions
+from pep522_harness.patchset import export
 
 SUPPORTED = tuple(versions.releases())
 GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from pep522_harness import fetch, paths, versions
-from pep522_harness.aptsource import PrivateApt
+from pep522_harness.core import fetch, paths, versions
+from pep522_harness.core.aptsource import PrivateApt
 
 V = versions.DEFAULT_VERSION
 

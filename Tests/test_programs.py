@@ -22,7 +22,9 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from pep522_harness import impact, paths, programs, versions
+from pep522_harness.core import paths, versions
+from pep522_harness.studies.impact import programs
+from pep522_harness.studies.impact import projects as impact
 
 REPO = paths.REPO
 SUPPORTED = list(versions.releases())

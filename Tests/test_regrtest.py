@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from pep522_harness import paths, regrtest, versions
+from pep522_harness.core import paths, versions
+from pep522_harness.studies import regrtest
 
 REPO = paths.REPO
 

@@ -4,13 +4,17 @@ Sources, in order: a tarball or CPython checkout the user names, python.org,
 then Debian's source package of the same release (its ``.orig`` tarball is
 the upstream tarball byte for byte, so the same SHA-256 pin applies).
 A verified tarball is kept in the user's cache; nothing unverified is kept.
+
+    python -m pep522_harness fetch [--cpython V] [--tarball PATH | --source DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -19,7 +23,7 @@ from pathlib import Path
 
 from . import paths
 from .aptsource import AptError, PrivateApt
-from .versions import Release
+from .versions import DEFAULT_VERSION, Release, UnknownVersion, release
 
 PYTHON_ORG_TIMEOUT = float(os.environ.get("PEP522_DOWNLOAD_TIMEOUT", "15"))
 
@@ -171,3 +175,27 @@ def _check_checkout(source: Path, release: Release) -> Path:
                                  f"not {release.version}")
             return source.resolve()
     raise FetchError(f"--source {source}: no PY_VERSION in {header}")
+
+
+def source_options(p: argparse.ArgumentParser) -> None:
+    """--cpython, and where its sources come from (fetch, apply, build)."""
+    p.add_argument("--cpython", default=DEFAULT_VERSION, metavar="VERSION",
+                   help=f"CPython release (default {DEFAULT_VERSION})")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--tarball", type=Path, metavar="PATH",
+                     help="use this release tarball (checked against the pin)")
+    src.add_argument("--source", type=Path, metavar="DIR",
+                     help="use this CPython checkout of the same release")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="nox -s fetch --")
+    source_options(p)
+    args = p.parse_args(argv)
+    try:
+        got = fetch(release(args.cpython), tarball=args.tarball, source=args.source)
+    except (FetchError, UnknownVersion) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{got.path or got.source_dir} ({got.origin})")
+    return 0

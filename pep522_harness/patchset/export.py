@@ -1,7 +1,7 @@
 """The patch set in the forms packagers take: a quilt series, ``git am`` mail,
 or one combined diff.
 
-    python -m pep522_harness.export [--cpython V] --format quilt|mbox|diff [--out DIR]
+    python -m pep522_harness export [--cpython V] --format quilt|mbox|diff [--out DIR]
 
 quilt  ``series`` and the patches of ``patches/series`` for that release (the
        per-release variants resolved), byte for byte, plus a generated patch
@@ -37,8 +37,8 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import apply, fetch, paths
-from .versions import DEFAULT_VERSION, UnknownVersion, release
+from pep522_harness.core import apply, fetch, paths
+from pep522_harness.core.versions import DEFAULT_VERSION, UnknownVersion, release
 
 FORMATS = ("quilt", "mbox", "diff")
 ADDED_NAME = "pep522-added-files.patch"
@@ -662,7 +662,3 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         print(path)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,21 +8,27 @@ from the others) is listed in that release's own ``patches/V/series`` and
 applied after the shared series.
 Files under ``Lib/``, ``Modules/`` and ``Python/`` of this repository are
 added at the same paths; they must not exist upstream.
+
+    python -m pep522_harness apply [--cpython V] [--variant pep522|stock] [--out DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import filecmp
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
+from . import fetch
 from .fetch import Fetched
+from .versions import VARIANTS, UnknownVersion, release
 
 
 class ApplyError(RuntimeError):
@@ -225,3 +231,28 @@ def prepare(fetched: Fetched, variant: str, src: Path, log=print) -> int:
         staging = Path(tmp) / "src"
         make_tree(fetched, variant, staging, log=log)
         return sync_tree(staging, src)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="nox -s apply --")
+    fetch.source_options(p)
+    p.add_argument("--variant", default="pep522", choices=VARIANTS)
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="fresh tree to create (default build/tree/.../src)")
+    args = p.parse_args(argv)
+    try:
+        rel = release(args.cpython)
+        got = fetch.fetch(rel, tarball=args.tarball, source=args.source)
+        if args.out:
+            if args.out.exists():
+                raise ApplyError(f"--out {args.out} exists; give a new folder")
+            make_tree(got, args.variant, args.out)
+            print(args.out)
+            return 0
+        src = paths.tree_dir(rel.version, args.variant) / "src"
+        changed = prepare(got, args.variant, src)
+    except (fetch.FetchError, ApplyError, UnknownVersion) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{src} ({changed} files changed)")
+    return 0

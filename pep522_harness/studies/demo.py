@@ -1,7 +1,7 @@
 """The main job's closing demonstration: stock and patched side by side
 while the kernel RNG is faked as not ready.
 
-    python -m pep522_harness.demo [--cpython VERSION]
+    python -m pep522_harness demo [--cpython VERSION]
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import sys
 import textwrap
 from dataclasses import dataclass
 
-from . import build
-from .versions import DEFAULT_VERSION
+from pep522_harness.core import build
+from pep522_harness.core.versions import DEFAULT_VERSION
 
 URANDOM = ("import os\n"
            "try:\n"
@@ -44,7 +44,7 @@ SCENES = (
 
 
 def run_scene(python: str, scene: Scene) -> str:
-    cmd = [sys.executable, "-m", "pep522_harness.fakerng", scene.mode, "--",
+    cmd = [sys.executable, "-m", "pep522_harness", "fakerng", scene.mode, "--",
            python, "-c", scene.code]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     out = (proc.stderr + proc.stdout).strip()
@@ -63,7 +63,3 @@ def main(argv: list[str] | None = None) -> int:
             print(f"-- CPython {args.cpython} {variant}:")
             print(textwrap.indent(run_scene(python, scene), "   "))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

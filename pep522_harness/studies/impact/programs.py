@@ -1,8 +1,8 @@
 """Real programs on stock and patched interpreters under a not-ready RNG.
 
-    python -m pep522_harness.programs [--cpython V ...] [--mode M ...] [--only NAME ...]
+    python -m pep522_harness programs [--cpython V ...] [--mode M ...] [--only NAME ...]
 
-Each program runs, in a fresh launch, under ``python -m pep522_harness.fakerng
+Each program runs, in a fresh launch, under ``python -m pep522_harness fakerng
 MODE`` with the built interpreter of each variant.  A cell says what happened:
 
 * ``works``: the program did its job and drew nothing that waits;
@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import build, paths, versions
+from pep522_harness.core import build, paths, versions
 
 VARIANTS = ("stock", "pep522")
 MODES = ("never-ready", "ready-on-wait")
@@ -176,10 +176,10 @@ def held_seconds(log: str) -> tuple[float, int]:
 
 
 def launcher() -> list[str]:
-    """``python -m pep522_harness.fakerng`` that works from any folder and
+    """``python -m pep522_harness fakerng`` that works from any folder and
     leaves the command's environment alone (no PYTHONPATH for the programs)."""
     return [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-            "from pep522_harness.fakerng import main; sys.exit(main())", str(paths.REPO)]
+            "from pep522_harness.fake.launcher import main; sys.exit(main())", str(paths.REPO)]
 
 
 def fakerng_argv(mode: str, argv: list[str], trace: Path, log: Path) -> list[str]:
@@ -759,7 +759,7 @@ def run(versions_: list[str], modes: list[str], names: list[str] | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import impact
+    from . import projects as impact
     p = argparse.ArgumentParser(prog="nox -s programs --")
     p.add_argument("--cpython", action="append", choices=list(versions.releases()),
                    help=f"default {versions.DEFAULT_VERSION}")
@@ -779,7 +779,3 @@ def main(argv: list[str] | None = None) -> int:
     md = impact.write(path)
     print(f"impact table: {md} (and .json)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

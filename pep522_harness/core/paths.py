@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PATCHES = REPO / "patches"
 ADDED_ROOTS = ("Lib", "Modules", "Python")
 BUILD = Path(os.environ.get("PEP522_BUILD_DIR", REPO / "build")).resolve()

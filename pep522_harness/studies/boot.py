@@ -1,6 +1,6 @@
 """Real early boot: the interpreter as /init on a kernel whose RNG is not ready.
 
-    python -m pep522_harness.boot [--cpython V] [--variant pep522|stock]
+    python -m pep522_harness boot [--cpython V] [--variant pep522|stock]
                                   [--kernel PATH] [--accel auto|kvm|tcg]
                                   [--rng-ready] [--refresh] [--time-limit S]
 
@@ -48,9 +48,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import build, initramfs, paths
-from .aptsource import AptError, PrivateApt
-from .versions import DEFAULT_VERSION, VARIANTS, UnknownVersion, releases
+from pep522_harness.core import build, initramfs, paths
+from pep522_harness.core.aptsource import AptError, PrivateApt
+from pep522_harness.core.versions import DEFAULT_VERSION, VARIANTS, UnknownVersion, releases
 
 RECIPE = "1"   # bump when the initramfs layout changes
 BOOTFILES = Path(__file__).with_name("bootfiles")
@@ -667,7 +667,3 @@ def main(argv: list[str] | None = None) -> int:
     if statuses == {"pass"}:
         return 0
     return 3 if statuses <= {"pass", "inconclusive"} else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,8 @@
 """Run a command with the Linux kernel RNG faked as not ready (yet).
 
-    python -m pep522_harness.fakerng [--count-urandom FILE] [--log FILE] MODE -- COMMAND [ARGS...]
-    python -m pep522_harness.fakerng --check [MODE]
-    python -m pep522_harness.fakerng --bench [--seconds S] [--json FILE]
+    python -m pep522_harness fakerng [--count-urandom FILE] [--log FILE] MODE -- COMMAND [ARGS...]
+    python -m pep522_harness fakerng --check [MODE]
+    python -m pep522_harness fakerng --bench [--seconds S] [--json FILE]
 
 Modes:
 
@@ -60,7 +60,8 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
-from .paths import REPO
+from pep522_harness.core.paths import REPO
+
 from .supervisor import (FORWARDED_SIGNALS, Listener, Readiness, SignalFd,
                          Supervisor, exit_like)
 
@@ -73,10 +74,10 @@ GRND_INSECURE = 0x0004
 
 PR_SET_PDEATHSIG = 1
 
-USAGE = ("usage: python -m pep522_harness.fakerng [--count-urandom FILE] [--log FILE] "
+USAGE = ("usage: python -m pep522_harness fakerng [--count-urandom FILE] [--log FILE] "
          "MODE -- COMMAND [ARGS...]\n"
-         "       python -m pep522_harness.fakerng --check [MODE]\n"
-         "       python -m pep522_harness.fakerng --bench [--seconds S] [--json FILE]\n"
+         "       python -m pep522_harness fakerng --check [MODE]\n"
+         "       python -m pep522_harness fakerng --bench [--seconds S] [--json FILE]\n"
          "MODE: ready | never-ready | enosys | eperm | ready-after=SECONDS | "
          "ready-on-wait[=DELAY]")
 
@@ -478,7 +479,7 @@ def measure(mode: str | None, flags: int, seconds: float = 1.0, warm: bool = Fal
               "warm" if warm else "cold"]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    cmd = python if mode is None else [sys.executable, "-m", "pep522_harness.fakerng",
+    cmd = python if mode is None else [sys.executable, "-m", "pep522_harness", "fakerng",
                                        mode, "--", *python]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
                           timeout=seconds * 10 + 60)
@@ -586,7 +587,3 @@ def main(argv: list[str] | None = None) -> int:
     except Refusal as exc:
         print(f"fakerng: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """Run CPython's own regression tests under a faked RNG mode, stock and
 patched, and compare the outcome of every test module.
 
-    python -m pep522_harness.regrtest --cpython V --mode M [--full]
+    python -m pep522_harness regrtest --cpython V --mode M [--full]
         [--sanitizer address|undefined] [TEST ...]
 
 With ``--sanitizer`` the runs use the ASan or UBSan builds instead, and every
@@ -23,8 +23,8 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import apply, build, paths
-from .versions import DEFAULT_VERSION
+from pep522_harness.core import apply, build, paths
+from pep522_harness.core.versions import DEFAULT_VERSION
 
 # The modules issue-level runs use: what PEP 522 touches, plus its neighbours.
 FOCUS = ("test_os", "test_secrets", "test_random", "test_hash", "test_cmd_line",
@@ -134,7 +134,7 @@ def command(python: Path, version: str, mode: str, selected: list[str], *,
             full: bool, jobs: int, timeout: int, rerun: bool) -> list[str]:
     """The run's command line: regrtest under the fake RNG, stock and pep522
     alike (the same release leaves out the same test cases)."""
-    cmd = [sys.executable, "-m", "pep522_harness.fakerng", mode, "--",
+    cmd = [sys.executable, "-m", "pep522_harness", "fakerng", mode, "--",
            str(python), "-m", "test", f"-j{jobs}", f"--timeout={timeout}"]
     if rerun:
         cmd.append("-w")
@@ -187,7 +187,7 @@ def from_log(version: str, variant: str, mode: str, tests: list[str], *,
     # regrtest exits 0 when its last word is SUCCESS ("FAILURE then SUCCESS" too)
     results = _RESULT.findall(text)
     returncode = 0 if results and results[-1].split()[-1] == "SUCCESS" else 2
-    return Outcome(version, variant, mode, [paths.relative(a) for a in cmd[3:]],
+    return Outcome(version, variant, mode, [paths.relative(a) for a in cmd[4:]],
                    round(wall, 1), returncode, parse_summary(text, selected), sanitizer, [])
 
 
@@ -214,7 +214,7 @@ def run(version: str, variant: str, mode: str, tests: list[str], *,
     wall = time.monotonic() - start
     status = parse_summary(log.read_text(errors="replace"), selected)
     reports = sorted(paths.relative(str(p)) for p in report_dir.glob("*")) if sanitizer else []
-    return Outcome(version, variant, mode, [paths.relative(a) for a in cmd[3:]], round(wall, 1),
+    return Outcome(version, variant, mode, [paths.relative(a) for a in cmd[4:]], round(wall, 1),
                    proc.returncode, status, sanitizer, reports)
 
 
@@ -337,7 +337,7 @@ def publish(data: dict, docs: Path | None = None, *,
              "Both builds are made the same way (`nox -s build`); each mode runs "
              "CPython's whole suite under the fake RNG on both. A difference is "
              "a test module whose outcome is not the same on both; every one is "
-             "explained (`pep522_harness/regrtest_explained.toml`).", ""]
+             f"explained (`{EXPLAINED.relative_to(paths.REPO).as_posix()}`).", ""]
     for mode in sorted(doc["modes"]):
         e = doc["modes"][mode]
         lines += [f"## `{mode}`", "",
@@ -353,8 +353,8 @@ def publish(data: dict, docs: Path | None = None, *,
         lines += ["", "- the patch set's own test modules (only in pep522): " + (
                       ", ".join(f"{t} {o}" for t, o in sorted(e["added_modules"].items()))
                       or "none"),
-                  *(f"- failed on {v}: {', '.join(f) or 'nothing'}"
-                        for v, f in e["failed"].items()),
+                  *(f"- failed on {v}: {', '.join(e['failed'][v]) or 'nothing'}"
+                    for v in ("stock", "pep522") if v in e["failed"]),
                   f"- flaky (failed, then passed when re-run): "
                   f"{', '.join(e['flaky']) or 'none'}",
                   *(f"- left out of both runs (`--ignore {pattern}`): {why}"
@@ -404,7 +404,3 @@ def main(argv: list[str] | None = None) -> int:
     if args.full and args.variant == "both" and not args.sanitizer:
         print(f"published: {publish(data, reread=args.from_logs)} (and .json)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """The behaviour table: what stock and patched interpreters do under each
 faked RNG mode, one fresh launch per cell (readiness is per launch).
 
-    python -m pep522_harness.behaviour [--cpython V ...] [--mode M ...]
+    python -m pep522_harness behaviour [--cpython V ...] [--mode M ...]
 
 Writes build/out/behaviour.md and behaviour.json and prints their path.
 """
@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import build, paths, versions
+from pep522_harness.core import build, paths, versions
 
 MODES = ("ready", "never-ready", "enosys", "eperm", "ready-on-wait")
 VARIANTS = ("stock", "pep522")
@@ -55,7 +55,7 @@ class Cell:
 
 def fakerng(mode: str, argv: list[str], *, count_file: Path | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "pep522_harness.fakerng"]
+    cmd = [sys.executable, "-m", "pep522_harness", "fakerng"]
     if count_file is not None:
         cmd += ["--count-urandom", str(count_file)]
     return subprocess.run(cmd + [mode, "--", *argv], capture_output=True, text=True,
@@ -148,7 +148,7 @@ def write(table: dict, out: Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pep522_harness.behaviour")
+    p = argparse.ArgumentParser(prog="python -m pep522_harness behaviour")
     p.add_argument("--cpython", action="append", choices=list(versions.releases()))
     p.add_argument("--mode", action="append", choices=MODES)
     args = p.parse_args(argv)
@@ -157,7 +157,3 @@ def main(argv: list[str] | None = None) -> int:
     print(path.read_text())
     print(f"behaviour table: {path} (and {path.with_suffix('.json').name})")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

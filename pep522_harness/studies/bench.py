@@ -1,6 +1,6 @@
 """Patched against stock with pyperf, and how fast secrets wakes up.
 
-    python -m pep522_harness.bench [--cpython V ...] [--fast | --rigorous] [--out DIR]
+    python -m pep522_harness bench [--cpython V ...] [--fast | --rigorous] [--out DIR]
 
 For each release, builds (or reuses) the stock and pep522 interpreters and
 runs the same pyperf benchmarks on both, in rounds that alternate the
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import build, paths, versions
+from pep522_harness.core import build, paths, versions
 
 PYPERF = "pyperf==2.10.0"
 VARIANTS = ("stock", "pep522")
@@ -204,7 +204,7 @@ def run_pyperf(python: Path, bench: Bench, out: Path, args: tuple[str, ...]) -> 
 def wake_once(python: Path, log: Path) -> dict[str, Any]:
     """One launch under ready-on-wait; latency and CPU, or an error."""
     log.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "pep522_harness.fakerng", "--log", str(log),
+    cmd = [sys.executable, "-m", "pep522_harness", "fakerng", "--log", str(log),
            f"ready-on-wait={WAIT_DELAY}", "--", str(python), "-I", "-c", WAIT_CODE]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=paths.REPO,
@@ -470,7 +470,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Our series on top of Debian's own patches, as a Debian packager carries it.
 
-    python -m pep522_harness.debian [--cpython V] [--no-build] [--jobs N]
+    python -m pep522_harness debian [--cpython V] [--no-build] [--jobs N]
 
 1. Fetch Debian's source package of the release (``versions.toml``: python3.13
    in trixie for 3.13.5, python3.11 in bookworm for 3.11.2) with the private
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import re
 import shutil
@@ -32,9 +31,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import apply, build, export, fetch, paths
-from .aptsource import AptError, PrivateApt
-from .versions import DEFAULT_VERSION, Release, UnknownVersion, release
+from pep522_harness.core import apply, build, fetch, paths
+from pep522_harness.core.aptsource import AptError, PrivateApt
+from pep522_harness.core.versions import DEFAULT_VERSION, Release, UnknownVersion, release
+from pep522_harness.patchset import export
 
 OURS = "pep522"           # our folder in debian/patches/
 RECIPE = "1"              # bump when the way of preparing the tree changes
@@ -391,10 +391,6 @@ def behaviour_checks(python: Path, version: str, reference: Path | None = None,
     mode: against EXPECTED, and against ``reference`` (our own build of the
     release) when given, so that what Debian's patches change shows."""
     checks = start_up(python, version)
-    if importlib.util.find_spec(f"{__package__}.fakerng") is None:
-        log("debian: no fake RNG launcher (pep522_harness.fakerng): "
-            "start-up checks only")
-        return checks
     from . import behaviour
     for mode in behaviour.MODES:
         cells = behaviour.probe(python, mode)
@@ -489,7 +485,3 @@ def main(argv: list[str] | None = None) -> int:
             build.BuildError, UnknownVersion) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,7 +4,7 @@
 
 Runs a project's own test suite through tox, with a tox environment whose
 interpreter is our built one, stock and patched, each under a fake RNG mode
-(``python -m pep522_harness.fakerng MODE -- tox ...``; readiness is global to
+(``python -m pep522_harness fakerng MODE -- tox ...``; readiness is global to
 the whole process tree, so the tests, the subprocesses they start and pip
 inside tox all see the same kernel).  It reports which tests change outcome
 between stock and patched and the first frame where BlockingIOError was
@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import build, paths, versions
+from pep522_harness.core import build, paths, versions
 
 # The table's store, committed beside its Markdown: a run merges its rows
 # into it, so running one release or one project keeps every other row.
@@ -187,7 +187,7 @@ def write(path: Path = JSON) -> Path:
     text = "\n".join([
         "# Impact of PEP 522 on real programs and projects", "",
         "Stock and patched CPython, built identically, under the fake not-ready RNG "
-        "(`python -m pep522_harness.fakerng MODE -- ...`).", "", LEGEND, "",
+        "(`python -m pep522_harness fakerng MODE -- ...`).", "", LEGEND, "",
         body, "## Rows: what each one runs", "",
         *[f"- **{n}**: {data['rows'][n].get('what', '')}" for n in _order(data)], "",
         *details,
@@ -306,7 +306,7 @@ LAUNCH_SCRIPT = """#!/bin/sh
 exec {python} -c '{code}' {repo} "$@"
 """
 LAUNCH_CODE = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-               "from pep522_harness.fakerng import main; sys.exit(main())")
+               "from pep522_harness.fake.launcher import main; sys.exit(main())")
 
 
 def tox_ini(project: Project, pythons: dict[str, Path]) -> str:
@@ -580,7 +580,3 @@ def main(argv: list[str] | None = None) -> int:
     md = write(path)
     print(f"impact table: {md} (and .json)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
