@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pep522_harness.core import apply, fetch, paths, versions
+from pep522_harness.core import apply, fetch, paths, quilt, versions
 
 SUPPORTED = tuple(versions.releases())
 
@@ -54,7 +54,7 @@ def test_drifted_context_is_refused_naming_patch_and_hunk(pristine, tmp_path,
         "def token_bytes", "def token_bytes_renamed", 1).replace(
         "from random import SystemRandom", "from random import SystemRandom  # drift", 1))
     (tmp_path / "drift.patch").write_text(patch)
-    entry = apply.SeriesEntry("drift.patch", tmp_path / "drift.patch")
+    entry = quilt.SeriesEntry("drift.patch", tmp_path / "drift.patch")
     with pytest.raises(apply.ApplyError) as info:
         apply.apply_patch(entry, tree)
     msg = str(info.value)
@@ -70,7 +70,7 @@ def test_same_patch_applies_when_context_is_intact(pristine, tmp_path, unified_d
     patch = _diff(unified_diff, pristine["3.13.5"], "Lib/secrets.py",
                   "DEFAULT_ENTROPY = 32", "DEFAULT_ENTROPY = 64", tmp_path)
     (tmp_path / "ok.patch").write_text(patch)
-    apply.apply_patch(apply.SeriesEntry("ok.patch", tmp_path / "ok.patch"), tree)
+    apply.apply_patch(quilt.SeriesEntry("ok.patch", tmp_path / "ok.patch"), tree)
     assert "DEFAULT_ENTROPY = 64" in (tree / "Lib/secrets.py").read_text()
 
 

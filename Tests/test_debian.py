@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pep522_harness.core import apply, build, fetch, versions
+from pep522_harness.core import apply, build, fetch, quilt, versions
 from pep522_harness.patchset import export
 from pep522_harness.studies import debian
 
@@ -58,13 +58,13 @@ def test_our_series_goes_after_debians_in_its_own_folder(tmp_path):
     tree = tmp_path / "tree"
     (tree / "debian" / "patches").mkdir(parents=True)
     (tree / "debian" / "patches" / "series").write_text("deb-one.diff\n#off.diff\ndeb-two.diff")
-    quilt = {"series": b"a.patch\nb.patch\n", "a.patch": b"A", "b.patch": b"B"}
-    ours = debian.append_ours(tree, quilt, "3.13.5")
+    files = {"series": b"a.patch\nb.patch\n", "a.patch": b"A", "b.patch": b"B"}
+    ours = debian.append_ours(tree, files, "3.13.5")
     assert [e.name for e in ours] == ["pep522/a.patch", "pep522/b.patch"]
     lines = (tree / "debian" / "patches" / "series").read_text().splitlines()
     assert lines[:3] == ["deb-one.diff", "#off.diff", "deb-two.diff"]
     assert lines[-2:] == ["pep522/a.patch", "pep522/b.patch"]
-    assert [e.name for e in debian.quilt_series(tree / "debian" / "patches")] == \
+    assert [e.name for e in quilt.series(tree / "debian" / "patches")] == \
         ["deb-one.diff", "deb-two.diff", "pep522/a.patch", "pep522/b.patch"]
     assert (tree / "debian" / "patches" / "pep522" / "b.patch").read_bytes() == b"B"
 
@@ -89,8 +89,9 @@ def test_conflict_names_our_patch_its_hunk_and_debians_patch(tmp_path, pristine_
         unified_diff, pristine, "Lib/secrets.py", "DEFAULT_ENTROPY = 32", "DEFAULT_ENTROPY = 64", work))
     (pdir / "pep522" / "os.patch").write_text(_patch(
         unified_diff, pristine, "Lib/os.py", "import abc\n", "import abc  # ours\n", work))
-    entries = [apply.SeriesEntry(n, pdir / n) for n in ("pep522/secrets.patch", "pep522/os.patch")]
-    stack = debian.apply_stack(tree, [apply.SeriesEntry("deb.diff", pdir / "deb.diff")],
+    entries = [quilt.SeriesEntry(n, pdir / n)
+               for n in ("pep522/secrets.patch", "pep522/os.patch")]
+    stack = debian.apply_stack(tree, [quilt.SeriesEntry("deb.diff", pdir / "deb.diff")],
                                entries, _source(tmp_path), log=lambda _m: None)
     assert stack.debian == ["deb.diff"]
     assert stack.ours == ["pep522/os.patch"]          # the other one still applied
@@ -118,9 +119,9 @@ def test_debian_stack_then_ours_applies_with_zero_fuzz(version, tmp_path):
     tree = tmp_path / "src"
     stack = _prepared(version, tree)
     assert stack.conflicts == []
-    active = debian.quilt_series(tree / "debian" / "patches")
-    quilt = export.render(version, "quilt")
-    ours = [f"{debian.OURS}/{n}" for n in quilt["series"].decode().split()]
+    active = quilt.series(tree / "debian" / "patches")
+    files = export.render(version, "quilt")
+    ours = [f"{debian.OURS}/{n}" for n in files["series"].decode().split()]
     assert [e.name for e in active] == stack.debian + ours
     assert stack.ours == ours
     if shutil.which("quilt") is None:
@@ -128,7 +129,7 @@ def test_debian_stack_then_ours_applies_with_zero_fuzz(version, tmp_path):
     # the packager's own tool agrees: quilt push -a --fuzz=0 gives the same tree
     fresh = tmp_path / "fresh"
     debian.unpack(stack.source, fresh)
-    debian.append_ours(fresh, quilt, version)
+    debian.append_ours(fresh, files, version)
     env = dict(os.environ, QUILT_PATCHES="debian/patches", QUILTRC="/dev/null")
     proc = subprocess.run(["quilt", "push", "-a", "--fuzz=0"], cwd=fresh, env=env,
                           capture_output=True, text=True)

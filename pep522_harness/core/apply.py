@@ -22,11 +22,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
-from . import fetch
+from . import fetch, paths, quilt
 from .fetch import Fetched
 from .versions import VARIANTS, UnknownVersion, release
 
@@ -35,43 +33,23 @@ class ApplyError(RuntimeError):
     pass
 
 
-@dataclass(frozen=True)
-class SeriesEntry:
-    name: str
-    path: Path
-
-
-def _read_series(listing: Path) -> list[tuple[int, str]]:
-    """(line number, patch name) of a quilt series file; -p1 only."""
-    names = []
-    for lineno, raw in enumerate(listing.read_text().splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        name, *opts = line.split()
-        if opts and opts != ["-p1"]:
-            raise ApplyError(f"{listing}:{lineno}: only -p1 patches are supported")
-        names.append((lineno, name))
-    return names
-
-
-def series(version: str, patches_dir: Path | None = None) -> list[SeriesEntry]:
+def series(version: str, patches_dir: Path | None = None) -> list[quilt.SeriesEntry]:
     """The active patches for ``version``, in order: the shared series (each
     entry replaced by its variant in ``patches/V/`` where there is one), then
     the release's own series ``patches/V/series``."""
     pdir = patches_dir or paths.PATCHES
-    entries = []
+    entries: list[quilt.SeriesEntry] = []
     for listing, own in ((pdir / "series", False), (pdir / version / "series", True)):
         if not listing.is_file():
             continue
-        for lineno, name in _read_series(listing):
+        for lineno, name in quilt.read_series(listing):
             variant = pdir / version / name
             path = variant if own or variant.is_file() else pdir / name
             if not path.is_file():
                 raise ApplyError(f"{listing}:{lineno}: {name} is listed but missing")
             if any(e.name == name for e in entries):
                 raise ApplyError(f"{listing}:{lineno}: {name} is listed twice")
-            entries.append(SeriesEntry(name, path))
+            entries.append(quilt.SeriesEntry(name, path))
     return entries
 
 
@@ -111,22 +89,7 @@ _FAILED = re.compile(r"^Hunk #(\d+) FAILED at (\d+)")
 _FUZZ = re.compile(r"^Hunk #(\d+) succeeded at \d+ with fuzz")
 
 
-def _hunk_headers(patch: Path) -> dict[tuple[str, int], str]:
-    """(file, hunk number) -> the hunk's @@ line, for error messages."""
-    headers: dict[tuple[str, int], str] = {}
-    current, n = "", 0
-    for line in patch.read_text(errors="replace").splitlines():
-        if line.startswith("+++ "):
-            name = line[4:].split("\t")[0]
-            current = name.split("/", 1)[1] if "/" in name else name
-            n = 0
-        elif line.startswith("@@ ") and current:
-            n += 1
-            headers[(current, n)] = line
-    return headers
-
-
-def apply_patch(entry: SeriesEntry, tree: Path) -> None:
+def apply_patch(entry: quilt.SeriesEntry, tree: Path) -> None:
     """Apply one patch with zero fuzz; any failure names patch, file, hunk."""
     cmd = ["patch", "-p1", "-F0", "--forward", "--batch", "--no-backup-if-mismatch",
            "-r", "-", "-d", str(tree), "-i", str(entry.path)]
@@ -135,13 +98,14 @@ def apply_patch(entry: SeriesEntry, tree: Path) -> None:
     dry = subprocess.run(cmd + ["--dry-run"], capture_output=True, text=True)
     problems = []
     current = "?"
-    headers = _hunk_headers(entry.path)
+    headers = quilt.hunk_headers(entry.path)
     for line in (dry.stdout + dry.stderr).splitlines():
         if m := _FILE.match(line):
             current = m.group(1).strip("'")
         elif m := _FAILED.match(line):
             hunk = int(m.group(1))
-            head = headers.get((current, hunk), "")
+            hunks = headers.get(current, [])
+            head = hunks[hunk - 1] if hunk <= len(hunks) else ""
             problems.append(f"  {current}: hunk #{hunk} {head} does not apply "
                             f"(context drifted; fuzz is not allowed)")
         elif m := _FUZZ.match(line):
@@ -251,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         src = paths.tree_dir(rel.version, args.variant) / "src"
         changed = prepare(got, args.variant, src)
-    except (fetch.FetchError, ApplyError, UnknownVersion) as exc:
+    except (fetch.FetchError, quilt.QuiltError, ApplyError, UnknownVersion) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{src} ({changed} files changed)")

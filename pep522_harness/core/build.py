@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import apply, fetch, paths
+from . import apply, fetch, paths, quilt
 from .versions import VARIANTS, Release, UnknownVersion, release
 
 RECIPE = "3"   # bump when the way of building changes
@@ -353,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         python = build(args.cpython, args.variant, sanitizer=args.sanitizer,
                        tarball=args.tarball, source=args.source, jobs=args.jobs)
-    except (fetch.FetchError, apply.ApplyError, BuildError, UnknownVersion) as exc:
+    except (fetch.FetchError, quilt.QuiltError, apply.ApplyError, BuildError,
+            UnknownVersion) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(python)

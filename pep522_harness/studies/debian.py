@@ -31,7 +31,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pep522_harness.core import apply, build, fetch, paths
+from pep522_harness.core import apply, build, fetch, paths, quilt
 from pep522_harness.core.aptsource import AptError, PrivateApt
 from pep522_harness.core.versions import DEFAULT_VERSION, Release, UnknownVersion, release
 from pep522_harness.patchset import export
@@ -165,39 +165,24 @@ def unpack(source: SourcePackage, dest: Path) -> None:
 # The stack
 
 
-def quilt_series(patches_dir: Path) -> list[apply.SeriesEntry]:
-    """The active entries of a quilt ``series`` (``-p1`` only)."""
-    entries = []
-    for lineno, raw in enumerate((patches_dir / "series").read_text().splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        name, *opts = line.split()
-        if opts and opts != ["-p1"]:
-            raise DebianError(f"debian/patches/series:{lineno}: {line!r}: only "
-                              "-p1 patches are supported")
-        entries.append(apply.SeriesEntry(name, patches_dir / name))
-    return entries
-
-
-def append_ours(tree: Path, quilt: dict[str, bytes], version: str) -> list[apply.SeriesEntry]:
+def append_ours(tree: Path, files: dict[str, bytes], version: str) -> list[quilt.SeriesEntry]:
     """Put the quilt export in debian/patches/pep522/ and list it after
     Debian's own patches; returns our entries."""
     pdir = tree / "debian" / "patches"
     ours = pdir / OURS
     if ours.exists():
         raise DebianError(f"debian/patches/{OURS}/ exists in Debian's package")
-    names = quilt["series"].decode().split()
+    names = files["series"].decode().split()
     for name in names:
         (ours / name).parent.mkdir(parents=True, exist_ok=True)
-        (ours / name).write_bytes(quilt[name])
+        (ours / name).write_bytes(files[name])
     series = pdir / "series"
     text = series.read_text()
     text += ("" if text.endswith("\n") else "\n") + \
         f"# PEP 522 for CPython {version}, after Debian's own patches\n" + \
         "".join(f"{OURS}/{n}\n" for n in names)
     series.write_text(text)
-    return [apply.SeriesEntry(f"{OURS}/{n}", ours / n) for n in names]
+    return [quilt.SeriesEntry(f"{OURS}/{n}", ours / n) for n in names]
 
 
 @dataclass(frozen=True)
@@ -221,21 +206,17 @@ _REFUSED = re.compile(r"^\s+(\S+): hunk #(\d+)(?: (@@ -(\d+)(?:,(\d+))? .*?@@))?
 
 def _touches(patch: Path) -> dict[str, list[tuple[int, int]]]:
     """file -> (first, last) line ranges a patch's hunks cover."""
-    try:
-        files = export.parse_diff(patch.read_text(errors="replace"), patch.name)
-    except export.ExportError:
-        return {}
     out: dict[str, list[tuple[int, int]]] = {}
-    for f in files:
-        spans = out.setdefault(f.path, [])
-        for h in f.hunks:
-            if m := re.match(r"^@@ -(\d+)(?:,(\d+))? ", h):
+    for path, heads in quilt.hunk_headers(patch).items():
+        spans = out.setdefault(path, [])
+        for head in heads:
+            if m := re.match(r"^@@ -(\d+)(?:,(\d+))? ", head):
                 start, length = int(m.group(1)), int(m.group(2) or 1)
                 spans.append((start, start + max(length, 1) - 1))
     return out
 
 
-def _nearby(detail: str, debian: list[apply.SeriesEntry]) -> tuple[str, ...]:
+def _nearby(detail: str, debian: list[quilt.SeriesEntry]) -> tuple[str, ...]:
     """Debian patches that change a file our refused hunks are in, with the
     lines they change near each refused hunk."""
     found: list[str] = []
@@ -259,8 +240,8 @@ def _nearby(detail: str, debian: list[apply.SeriesEntry]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def apply_stack(tree: Path, debian: list[apply.SeriesEntry],
-                ours: list[apply.SeriesEntry], source: SourcePackage,
+def apply_stack(tree: Path, debian: list[quilt.SeriesEntry],
+                ours: list[quilt.SeriesEntry], source: SourcePackage,
                 log=print) -> Stack:
     """Debian's patches, then ours, each with zero fuzz. A patch of ours
     that is refused is recorded and skipped (the tree stays consistent:
@@ -295,10 +276,10 @@ def prepare(version: str, dest: Path, log=print) -> Stack:
     rel = release(version)
     source = download(rel, log)
     verify(source, rel)
-    quilt = export.render(version, "quilt", log=log)
+    files = export.render(version, "quilt", log=log)
     unpack(source, dest)
-    debian = quilt_series(dest / "debian" / "patches")
-    ours = append_ours(dest, quilt, version)
+    debian = quilt.series(dest / "debian" / "patches")
+    ours = append_ours(dest, files, version)
     return apply_stack(dest, debian, ours, source, log)
 
 
@@ -481,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         return run(args.cpython, jobs=args.jobs, build_it=not args.no_build)
-    except (DebianError, export.ExportError, apply.ApplyError, fetch.FetchError,
-            build.BuildError, UnknownVersion) as exc:
+    except (DebianError, export.ExportError, quilt.QuiltError, apply.ApplyError,
+            fetch.FetchError, build.BuildError, UnknownVersion) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
