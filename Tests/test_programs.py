@@ -23,8 +23,9 @@ from xml.sax.saxutils import escape
 import pytest
 
 from pep522_harness.core import paths, versions
-from pep522_harness.studies.impact import programs
-from pep522_harness.studies.impact import projects as impact
+from pep522_harness.core.tables import Cell
+from pep522_harness.studies.impact import programs, projects
+from pep522_harness.studies.impact import table as impact_table
 
 REPO = paths.REPO
 SUPPORTED = list(versions.releases())
@@ -36,7 +37,7 @@ CONTRACT = "uuid.uuid4()"       # raises on patched: PEP 522's public contract
 
 
 @pytest.fixture(scope="session")
-def table(tmp_path_factory) -> dict[str, dict[str, programs.Cell]]:
+def table(tmp_path_factory) -> dict[str, dict[str, Cell]]:
     out = paths.OUT / "impact-test.json"
     out.unlink(missing_ok=True)
     data = programs.run([VERSION], list(MODES), work=tmp_path_factory.mktemp("programs"))
@@ -45,21 +46,16 @@ def table(tmp_path_factory) -> dict[str, dict[str, programs.Cell]]:
         data["stdlib imports"].update(programs.run(
             others, ["never-ready"], ["stdlib imports"],
             work=tmp_path_factory.mktemp("programs-other"))["stdlib imports"])
-    from dataclasses import asdict
-    for name, cells in data.items():
-        impact.record(name, "program", programs.program(name).what,
-                      {c: asdict(cell) for c, cell in cells.items()},
-                      "pytest Tests/test_programs.py", path=out)
-    md = impact.write(out)
+    md = programs.publish(data, "pytest Tests/test_programs.py", out)
     print(f"\nprogram rows: {md}")
     return data
 
 
-def cell(table, name: str, variant: str, mode: str, version: str = VERSION) -> programs.Cell:
+def cell(table, name: str, variant: str, mode: str, version: str = VERSION) -> Cell:
     return table[name][programs.column(version, variant, mode)]
 
 
-def describe(c: programs.Cell) -> str:
+def describe(c: Cell) -> str:
     return f"{c.text}\n{c.detail[-1500:]}"
 
 
@@ -270,14 +266,14 @@ def test_junit_outcomes_and_frames(tmp_path):
  <testcase classname="t.A" name="other"><error message="y">ValueError</error></testcase>
  <testcase classname="t.A" name="skip"><skipped message="z"/></testcase>
 </testsuite></testsuites>""")
-    outcomes, frames = impact.parse_junit(xml)
+    outcomes, frames = projects.parse_junit(xml)
     assert outcomes == {"t.A::ok": "passed", "t.A::boom": "failed",
                         "t.A::other": "error", "t.A::skip": "skipped"}
     assert frames == {"t.A::boom": "multiprocessing/process.py:402 (__init__)"}
-    stock = impact.TestRun("stock", "never-ready", 0, 1.0,
+    stock = projects.TestRun("stock", "never-ready", 0, 1.0,
                            {k: "passed" for k in outcomes})
-    patched = impact.TestRun("pep522", "never-ready", 1, 1.0, outcomes, frames)
-    changed = impact.compare(stock, patched)
+    patched = projects.TestRun("pep522", "never-ready", 1, 1.0, outcomes, frames)
+    changed = projects.compare(stock, patched)
     assert [c["test"] for c in changed] == ["t.A::boom", "t.A::other", "t.A::skip"]
     assert patched.cell()["kind"] == "raises"
     assert stock.cell()["text"] == "works (4 passed)"
@@ -293,12 +289,12 @@ def test_strace_pids_follow_our_interpreters():
         '11 <... clone resumed>, child_tidptr=0x7f) = 12',
         '10 clone(child_stack=NULL, flags=SIGCHLD) = 13',
         '12 getrandom("", 32, 0) = 32'])
-    assert impact._pids_of(trace, ("/b",)) == {"11", "12"}
+    assert projects._pids_of(trace, ("/b",)) == {"11", "12"}
 
 
 def test_tox_config_runs_our_interpreters():
-    project = impact.PROJECTS["shortuuid"]
-    ini = impact.tox_ini(project, {"stock": Path("/b/stock/bin/python3"),
+    project = projects.PROJECTS["shortuuid"]
+    ini = projects.tox_ini(project, {"stock": Path("/b/stock/bin/python3"),
                                    "pep522": Path("/b/pep522/bin/python3")})
     assert "[testenv:pep522]\nbase_python = /b/pep522/bin/python3" in ini
     assert "{env:PEP522_LAUNCH:} python -m pytest" in ini
@@ -306,33 +302,34 @@ def test_tox_config_runs_our_interpreters():
 
 
 def test_impact_projects_say_why():
-    assert len(impact.PROJECTS) >= 3
-    for p in impact.PROJECTS.values():
+    assert len(projects.PROJECTS) >= 3
+    for p in projects.PROJECTS.values():
         assert p.why and p.version and p.tests
 
 
 def test_the_published_table_is_made_from_its_json(tmp_path):
     copy = tmp_path / "impact.json"
     copy.write_text((REPO / "docs" / "impact.json").read_text())
-    assert impact.write(copy).read_text() == (REPO / "docs" / "impact.md").read_text()
+    md = impact_table.write(copy, programs.ROWS)
+    assert md.read_text() == (REPO / "docs" / "impact.md").read_text()
 
 
 def test_no_docs_records_into_a_scratch_copy(tmp_path, monkeypatch):
     docs = tmp_path / "docs" / "impact.json"
     docs.parent.mkdir()
     docs.write_text(json.dumps({"rows": {"kept": {"kind": "program", "cells": {}}}}))
-    monkeypatch.setattr(impact, "JSON", docs)
+    monkeypatch.setattr(impact_table, "JSON", docs)
     monkeypatch.setattr(paths, "OUT", tmp_path / "out")
-    scratch = impact.store(docs=False)
+    scratch = impact_table.store(docs=False)
     assert scratch == tmp_path / "out" / "impact.json"
-    impact.record("new", "program", "a row", {"3.13.5 stock ready-on-wait": {}}, "cmd",
+    impact_table.record("new", "program", "a row", {"3.13.5 stock ready-on-wait": {}}, "cmd",
                   path=scratch)
-    assert set(impact.load(scratch)["rows"]) == {"kept", "new"}
-    assert set(impact.load(docs)["rows"]) == {"kept"}
-    assert impact.store(docs=True) == docs
+    assert set(impact_table.load(scratch)["rows"]) == {"kept", "new"}
+    assert set(impact_table.load(docs)["rows"]) == {"kept"}
+    assert impact_table.store(docs=True) == docs
 
 
 def test_the_committed_table_names_no_path_of_the_machine():
     text = (REPO / "docs" / "impact.json").read_text()
     assert str(REPO) not in text
-    assert impact.portable({"d": [f"File \"{REPO}/build/x.py\""]}) == {"d": ['File "build/x.py"']}
+    assert paths.portable({"d": [f"File \"{REPO}/build/x.py\""]}) == {"d": ['File "build/x.py"']}

@@ -60,6 +60,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
+from pep522_harness.core import tables
 from pep522_harness.core.paths import REPO
 
 from .supervisor import (FORWARDED_SIGNALS, Listener, Readiness, SignalFd,
@@ -496,13 +497,13 @@ def bench(seconds: float = 1.0) -> list[Rate]:
 
 def format_rates(rates: list[Rate]) -> str:
     base = {r.flags: r.per_second for r in rates if r.mode == "none"}
-    lines = ["| mode | flags | answer | getrandom calls/s | vs none |",
-             "| --- | --- | --- | ---: | ---: |"]
+    rows = []
     for r in rates:
         ref = base.get(r.flags) or base.get("0") or 0.0
-        rel = f"{r.per_second / ref:.2f}x" if ref else "-"
-        lines.append(f"| {r.mode} | {r.flags} | {r.answer} | {r.per_second:,.0f} | {rel} |")
-    return "\n".join(lines)
+        rows.append([r.mode, r.flags, r.answer, f"{r.per_second:,.0f}",
+                     f"{r.per_second / ref:.2f}x" if ref else "-"])
+    return "\n".join(tables.markdown(["mode", "flags", "answer", "getrandom calls/s",
+                                      "vs none"], rows, right=(3, 4)))
 
 
 # -- command line ---------------------------------------------------------------
@@ -568,8 +569,8 @@ def main(argv: list[str] | None = None) -> int:
             rates = bench(seconds)
             print(format_rates(rates))
             if json_file is not None:
-                json_file.write_text(json.dumps(
-                    [dict(asdict(r), per_second=r.per_second) for r in rates], indent=2) + "\n")
+                tables.write_json(json_file, [dict(asdict(r), per_second=r.per_second)
+                                              for r in rates])
             return 0
         if action == "check":
             return _check(args[0] if args else None)

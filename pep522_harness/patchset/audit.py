@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pep522_harness.core import fetch, versions
+from pep522_harness.core import fetch, tables, versions
 
 TABLE = Path(__file__).with_name("audit.toml")
 ROOTS = ("Lib", "Modules", "Python", "Objects")   # Objects: mimalloc (3.13)
@@ -374,9 +374,7 @@ def format_problems(report: Report) -> str:
 def markdown(rows: list[Row], found: dict[str, list[Caller]] | None = None) -> str:
     """The audit table for the README and the patch header (line numbers
     from the first release in ``found`` that has the caller)."""
-    lines = ["| caller | API | when | what the bytes protect | stock, RNG not ready "
-             "| patched, RNG not ready | decision |",
-             "|---|---|---|---|---|---|---|"]
+    cells = []
     for r in rows:
         where = f"`{r.path}` `{r.scope}`"
         for version, callers in (found or {}).items():
@@ -386,9 +384,11 @@ def markdown(rows: list[Row], found: dict[str, list[Caller]] | None = None) -> s
                 break
         if r.versions:
             where += f" ({', '.join(r.versions)} only)"
-        cells = [where, f"`{r.api}`", r.where, r.protects, r.stock, r.patched, r.decision]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+        cells.append([where, f"`{r.api}`", r.where, r.protects, r.stock, r.patched,
+                      r.decision])
+    header = ["caller", "API", "when", "what the bytes protect", "stock, RNG not ready",
+              "patched, RNG not ready", "decision"]
+    return "\n".join(tables.markdown(header, cells, escape=True)) + "\n"
 
 
 def run(versions_: list[str], tree: Path | None = None) -> Report:

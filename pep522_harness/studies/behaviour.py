@@ -9,14 +9,14 @@ Writes build/out/behaviour.md and behaviour.json and prints their path.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-from pep522_harness.core import build, paths, versions
+from pep522_harness.core import build, paths, tables, versions
+from pep522_harness.core.tables import Cell
 
 MODES = ("ready", "never-ready", "enosys", "eperm", "ready-on-wait")
 VARIANTS = ("stock", "pep522")
@@ -46,13 +46,6 @@ PROBES = {
 ROWS = (*PROBES, "start-up warning", "/dev/urandom opens")
 
 
-@dataclass(frozen=True)
-class Cell:
-    """A cell's value is short text; ``data`` keeps the raw figures."""
-    text: str
-    data: dict
-
-
 def fakerng(mode: str, argv: list[str], *, count_file: Path | None = None,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "pep522_harness", "fakerng"]
@@ -66,14 +59,14 @@ def _timed_cell(proc: subprocess.CompletedProcess[str]) -> Cell:
     words = proc.stdout.split()
     if proc.returncode or len(words) != 3:
         last = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        return Cell(f"error: {last[:60]}", {"rc": proc.returncode})
+        return Cell("error", f"error: {last[:60]}", returncode=proc.returncode)
     kind, detail, secs = words[0], words[1], float(words[2])
     if kind == "raises":
-        return Cell(f"raises {detail}", {"kind": kind, "errno": detail, "s": secs})
+        return Cell(kind, f"raises {detail}", waited=secs, extra={"errno": detail})
     if kind == "absent":
-        return Cell("absent", {"kind": kind})
+        return Cell(kind, "absent")
     text = "ok" if secs < 0.05 else f"ok after {secs:.1f} s"
-    return Cell(text, {"kind": kind, "s": secs})
+    return Cell(kind, text, waited=secs)
 
 
 def probe(python: Path, mode: str) -> dict[str, Cell]:
@@ -86,13 +79,14 @@ def probe(python: Path, mode: str) -> dict[str, Cell]:
                        count_file=count)
         warned = sum(WARNING_MARK in line for line in proc.stderr.splitlines())
         cells["start-up warning"] = Cell("warns" if warned else "silent",
-                                         {"lines": warned, "stderr": proc.stderr})
+                                         "warns" if warned else "silent",
+                                         detail=proc.stderr, extra={"lines": warned})
         try:
             n = int(count.read_text().split()[0])
         except (OSError, ValueError, IndexError):
-            cells["/dev/urandom opens"] = Cell("unknown", {})
+            cells["/dev/urandom opens"] = Cell("unknown", "unknown")
         else:
-            cells["/dev/urandom opens"] = Cell(str(n), {"count": n})
+            cells["/dev/urandom opens"] = Cell("count", str(n), extra={"count": n})
     return cells
 
 
@@ -105,7 +99,7 @@ def collect(versions_: list[str], modes: list[str]) -> dict:
                 cells = probe(pythons[variant], mode)
                 table["columns"].append({
                     "version": version, "mode": mode, "variant": variant,
-                    "cells": {r: {"text": c.text, **c.data} for r, c in cells.items()}})
+                    "cells": {r: asdict(c) for r, c in cells.items()}})
     return table
 
 
@@ -117,8 +111,9 @@ def add_regrtest(table: dict, outcomes: list) -> None:
         for o in outcomes:
             if (o.version, o.variant, o.mode) == (col["version"], col["variant"], col["mode"]):
                 failed = o.modules("failed")
-                col["cells"]["regrtest failures"] = {
-                    "text": ", ".join(failed) or "none", "failed": failed}
+                col["cells"]["regrtest failures"] = asdict(Cell(
+                    "failed" if failed else "none", ", ".join(failed) or "none",
+                    extra={"failed": failed}))
 
 
 def cell(table: dict, version: str, mode: str, variant: str, row: str) -> dict:
@@ -130,19 +125,15 @@ def cell(table: dict, version: str, mode: str, variant: str, row: str) -> dict:
 
 def write(table: dict, out: Path | None = None) -> Path:
     out = out or paths.OUT / "behaviour"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(table, indent=1) + "\n")
+    tables.write_json(out.with_suffix(".json"), table)
     lines = []
     for version in dict.fromkeys(c["version"] for c in table["columns"]):
         cols = [c for c in table["columns"] if c["version"] == version]
+        rows = [[row, *(c["cells"].get(row, {}).get("text", "") for c in cols)]
+                for row in table["rows"]]
         lines += [f"## CPython {version}", "",
-                  "| behaviour | " + " | ".join(f"{c['mode']}<br>{c['variant']}"
-                                              for c in cols) + " |",
-                  "|---" * (len(cols) + 1) + "|"]
-        for row in table["rows"]:
-            lines.append(f"| {row} | " + " | ".join(
-                c["cells"].get(row, {}).get("text", "") for c in cols) + " |")
-        lines.append("")
+                  *tables.markdown(["behaviour", *(f"{c['mode']}<br>{c['variant']}"
+                                                   for c in cols)], rows), ""]
     out.with_suffix(".md").write_text("\n".join(lines))
     return out.with_suffix(".md")
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pep522_harness.core import build, paths, versions
+from pep522_harness.core import build, paths, tables, versions
 
 PYPERF = "pyperf==2.10.0"
 VARIANTS = ("stock", "pep522")
@@ -294,10 +294,7 @@ def ratio_table(pyperf: Any, version: str, out: Path,
                 verdicts: dict[str, tuple[str, bool]],
                 header: str) -> str:
     suites = {v: pyperf.BenchmarkSuite.load(str(out / f"{v}.json")) for v in VARIANTS}
-    lines = [f"## CPython {version}: pep522 / stock", "", header, "",
-             "| benchmark | stock | pep522 | pep522/stock | median ratio | goal "
-             "| goal met | pyperf |",
-             "|---|---:|---:|---:|---:|---|---|---|"]
+    rows = []
     for bench in BENCHES:
         try:
             got = {v: suites[v].get_benchmark(bench.name) for v in VARIANTS}
@@ -309,10 +306,13 @@ def ratio_table(pyperf: Any, version: str, out: Path,
         verdict, significant = verdicts.get(bench.name, ("", False))
         met = judge(bench, ratio, medians["pep522"], significant)
         shown = medians if bench.absolute else means
-        cells = [bench.label, *(value_text(bench, got[v], shown[v]) for v in VARIANTS),
-                 f"{ratio:.3f}×", f"{medians['pep522'] / medians['stock']:.3f}×",
-                 goal_text(bench), met or "—", verdict]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append([bench.label, *(value_text(bench, got[v], shown[v]) for v in VARIANTS),
+                     f"{ratio:.3f}×", f"{medians['pep522'] / medians['stock']:.3f}×",
+                     goal_text(bench), met or "—", verdict])
+    lines = [f"## CPython {version}: pep522 / stock", "", header, "",
+             *tables.markdown(["benchmark", "stock", "pep522", "pep522/stock",
+                               "median ratio", "goal", "goal met", "pyperf"], rows,
+                              right=(1, 2, 3, 4))]
     return "\n".join(lines) + "\n"
 
 
@@ -350,7 +350,7 @@ def measure(version: str, level_name: str, out: Path,
                 print(f"[{version} wake {i + 1}/{level.wake_runs}] {v}", flush=True)
                 wake[v].append(wake_once(pythons[v], log))
         log.unlink(missing_ok=True)
-        (out / "wake.json").write_text(json.dumps(wake, indent=1) + "\n")
+        tables.write_json(out / "wake.json", wake)
         for v in VARIANTS:
             good = [w for w in wake[v] if "error" not in w]
             if not good:
@@ -419,8 +419,7 @@ def instructions(python: Path, *args: str) -> int:
 
 def instruction_table(version: str, out: Path) -> str:
     pythons = {v: snapshot(version, v)[0] for v in VARIANTS}
-    rows = [f"## CPython {version}: instructions (callgrind), pep522 / stock", "",
-            "| what | stock | pep522 | pep522/stock |", "|---|---:|---:|---:|"]
+    rows = []
     for label, setup, stmt in IR_CALLS:
         per_call = {}
         for v in VARIANTS:
@@ -428,15 +427,17 @@ def instruction_table(version: str, out: Path) -> str:
                                  f"{setup}\nfor _ in range({n}): {stmt}")
                     for n in IR_LOOPS)
             per_call[v] = (b - a) / (IR_LOOPS[1] - IR_LOOPS[0])
-        rows.append(f"| {label}, per call | {per_call['stock']:.0f} | "
-                    f"{per_call['pep522']:.0f} | "
-                    f"{per_call['pep522'] / per_call['stock']:.3f}× |")
+        rows.append([f"{label}, per call", f"{per_call['stock']:.0f}",
+                     f"{per_call['pep522']:.0f}",
+                     f"{per_call['pep522'] / per_call['stock']:.3f}×"])
     start = {v: min(instructions(pythons[v], "-I", "-c", "pass")
                     for _ in range(IR_STARTUP_RUNS)) for v in VARIANTS}
-    rows.append(f"| start-up `-I -c pass` (least of {IR_STARTUP_RUNS}) | "
-                f"{start['stock']:,} | {start['pep522']:,} | "
-                f"{start['pep522'] / start['stock']:.4f}× |")
-    md = "\n".join(rows) + "\n"
+    rows.append([f"start-up `-I -c pass` (least of {IR_STARTUP_RUNS})",
+                 f"{start['stock']:,}", f"{start['pep522']:,}",
+                 f"{start['pep522'] / start['stock']:.4f}×"])
+    md = "\n".join([f"## CPython {version}: instructions (callgrind), pep522 / stock", "",
+                    *tables.markdown(["what", "stock", "pep522", "pep522/stock"], rows,
+                                     right=(1, 2, 3))]) + "\n"
     out.mkdir(parents=True, exist_ok=True)
     (out / "instructions.md").write_text(md)
     return md

@@ -48,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pep522_harness.core import build, initramfs, paths
+from pep522_harness.core import build, initramfs, paths, tables
 from pep522_harness.core.aptsource import AptError, PrivateApt
 from pep522_harness.core.versions import DEFAULT_VERSION, VARIANTS, UnknownVersion, releases
 
@@ -580,7 +580,7 @@ def boot(version: str, variant: str, inputs: Inputs, *, accel: str = "auto",
         except (OSError, ValueError, KeyError):
             pass
     result["console"] = shown(console)
-    out_path(version, variant, rng_ready, ".json").write_text(json.dumps(result, indent=1) + "\n")
+    tables.write_json(out_path(version, variant, rng_ready, ".json"), result)
     return result
 
 

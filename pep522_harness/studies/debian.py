@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import re
 import shutil
 import subprocess
@@ -31,7 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pep522_harness.core import apply, build, fetch, paths, quilt
+from pep522_harness.core import apply, build, fetch, paths, quilt, tables
 from pep522_harness.core.aptsource import AptError, PrivateApt
 from pep522_harness.core.versions import DEFAULT_VERSION, Release, UnknownVersion, release
 from pep522_harness.patchset import export
@@ -410,11 +409,10 @@ def report(version: str, stack: Stack, checks: list[Check], python: Path | None,
                   f"- {len(checks) - len(failed)} of {len(checks)} checks pass",
                   f"- differences from our own build ({reference or 'not run'}): "
                   + (", ".join(f"{c.mode}/{c.row}" for c in differ) or "none"), "",
-                  "| mode | check | expected | Debian + ours | ours alone | |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {c.mode} | {c.row} | {c.want} | {c.got} | {c.ours} | "
-                  f"{'ok' if c.ok else 'FAIL'} |" for c in checks]
-        lines.append("")
+                  *tables.markdown(["mode", "check", "expected", "Debian + ours",
+                                    "ours alone", ""],
+                                   [[c.mode, c.row, c.want, c.got, c.ours,
+                                     "ok" if c.ok else "FAIL"] for c in checks]), ""]
     return "\n".join(lines)
 
 
@@ -434,9 +432,7 @@ def run(version: str, *, jobs: int | None = None, build_it: bool = True,
     text = report(rel.version, stack, checks, python,
                   reference.parent.parent.name if reference else "")
     out = paths.OUT / f"debian-cpython-{rel.version}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps({
+    tables.write_json(out.with_suffix(".json"), {
         "version": rel.version, "debian": f"{stack.source.package} {stack.source.version}",
         "suite": stack.source.suite, "debian_patches": stack.debian,
         "our_patches": stack.ours,
@@ -444,8 +440,8 @@ def run(version: str, *, jobs: int | None = None, build_it: bool = True,
                       for c in stack.conflicts],
         "reference": str(reference.parent.parent.name) if reference else None,
         "checks": [{"mode": c.mode, "check": c.row, "expected": c.want,
-                    "got": c.got, "ours": c.ours, "ok": c.ok} for c in checks]},
-        indent=1) + "\n")
+                    "got": c.got, "ours": c.ours, "ok": c.ok} for c in checks]})
+    out.write_text(text)
     print(text)
     print(f"report: {out}")
     return 1 if stack.conflicts or not all(c.ok for c in checks) else 0

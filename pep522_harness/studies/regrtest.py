@@ -23,7 +23,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pep522_harness.core import apply, build, paths
+from pep522_harness.core import apply, build, paths, tables
 from pep522_harness.core.versions import DEFAULT_VERSION
 
 # The modules issue-level runs use: what PEP 522 touches, plus its neighbours.
@@ -249,9 +249,9 @@ def report(outcomes: list[Outcome], out: Path) -> dict:
         entry["wall_s"] = round(sum(o.wall_s for o in (s, p) if o), 1)
         data["modes"][mode] = entry
         lines += [f"## mode `{mode}`", "",
-                  "| test | stock | pep522 |", "|---|---|---|"]
-        lines += [f"| {d['test']} | {d['stock']} | {d['pep522']} |"
-                  for d in entry["differ"]] or ["| (no difference) | | |"]
+                  *tables.markdown(["test", "stock", "pep522"],
+                                   [[d["test"], d["stock"], d["pep522"]]
+                                    for d in entry["differ"]], empty="(no difference)")]
         for o in (s, p):
             if o:
                 lines.append(f"\n{o.variant}: {len(o.status)} modules, failed "
@@ -261,10 +261,9 @@ def report(outcomes: list[Outcome], out: Path) -> dict:
                                  f"{', '.join(o.sanitizer_reports) or 'none'}"
                                  if o.sanitizer else ""))
         lines.append("")
-    out.parent.mkdir(parents=True, exist_ok=True)
     # out is named after a version ("regrtest-3.13.5"): add, never replace, a suffix
-    out.with_name(out.name + ".json").write_text(json.dumps(
-        data | {"runs": [asdict(o) for o in outcomes]}, indent=1) + "\n")
+    tables.write_json(out.with_name(out.name + ".json"),
+                      data | {"runs": [asdict(o) for o in outcomes]})
     out.with_name(out.name + ".md").write_text("\n".join(lines) + "\n")
     return data
 
@@ -331,8 +330,7 @@ def publish(data: dict, docs: Path | None = None, *,
             "cores": ran.get("cores", os.cpu_count()),
             "regrtest": _regrtest_args(entry),
         }
-    docs.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    tables.write_json(json_path, doc, sort_keys=True)
     lines = [f"# CPython {version}: the whole regression suite, stock against pep522", "",
              "Both builds are made the same way (`nox -s build`); each mode runs "
              "CPython's whole suite under the fake RNG on both. A difference is "
@@ -343,12 +341,13 @@ def publish(data: dict, docs: Path | None = None, *,
         lines += [f"## `{mode}`", "",
                   f"Run {e['date']}, {e['wall_s'] / 60:.1f} min for both variants on "
                   f"{e.get('cores', '?')} cores: `nox -s regrtest -- {e['command']}`, "
-                  f"that is `python -m test {e.get('regrtest', '')}`", "",
-                  "| test | stock | pep522 | why |", "|---|---|---|---|"]
+                  f"that is `python -m test {e.get('regrtest', '')}`", ""]
         whys = list(dict.fromkeys(d["why"] for d in e["differ"] if d["why"]))
-        lines += [f"| {d['test']} | {d['stock']} | {d['pep522']} | "
-                  + (f"[{whys.index(d['why']) + 1}]" if d["why"] else "**not explained**")
-                  + " |" for d in e["differ"]] or ["| (none) | | | |"]
+        lines += tables.markdown(
+            ["test", "stock", "pep522", "why"],
+            [[d["test"], d["stock"], d["pep522"],
+              f"[{whys.index(d['why']) + 1}]" if d["why"] else "**not explained**"]
+             for d in e["differ"]], empty="(none)")
         lines += ["", *(f"[{i}] {why}  " for i, why in enumerate(whys, 1))]
         lines += ["", "- the patch set's own test modules (only in pep522): " + (
                       ", ".join(f"{t} {o}" for t, o in sorted(e["added_modules"].items()))

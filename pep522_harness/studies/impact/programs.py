@@ -17,7 +17,7 @@ MODE`` with the built interpreter of each variant.  A cell says what happened:
 
 Under never-ready the command runs under ``strace -f`` (getrandom only) to
 count blocking calls; under ready-on-wait the launcher's log gives the time
-held.  The same cells feed the impact table (``impact.py``).
+held.  The cells are rows of the impact table (``table.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pep522_harness.core import build, paths, versions
+from pep522_harness.core.tables import Cell
+
+from . import table
 
 VARIANTS = ("stock", "pep522")
 MODES = ("never-ready", "ready-on-wait")
@@ -67,21 +70,7 @@ except ImportError:  # Python < 3.6
 SYSTEMD_RECIPE = "import secrets; secrets.wait_for_system_rng()"
 
 
-# -- cells -------------------------------------------------------------------
-
-@dataclass
-class Cell:
-    """What one program did under one variant and mode."""
-    kind: str                        # works | raises | waits | blocks | fails
-    text: str
-    seconds: float = 0.0             # wall time of the launch
-    waited: float = 0.0              # held in blocking getrandom (ready-on-wait)
-    blocking_calls: int = 0          # blocking getrandom() seen (never-ready)
-    where: str = ""                  # first frame that raised BlockingIOError
-    returncode: int | None = None
-    detail: str = ""                 # tail of the output when it did not work
-    extra: dict = field(default_factory=dict)
-
+# -- reading what happened ------------------------------------------------------
 
 _FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
 _BLOCKING = re.compile(r"^(?:[\w.]+\.)?BlockingIOError\b")
@@ -723,6 +712,9 @@ PROGRAMS: tuple[Program, ...] = (
 )
 
 
+ROWS = tuple(p.name for p in PROGRAMS)     # the table's program rows, in order
+
+
 def program(name: str) -> Program:
     for p in PROGRAMS:
         if p.name == name:
@@ -758,8 +750,16 @@ def run(versions_: list[str], modes: list[str], names: list[str] | None = None,
     return table
 
 
+def publish(cells: dict[str, dict[str, Cell]], command: str, path: Path) -> Path:
+    """Merge the program rows into the impact table's JSON at ``path`` and
+    write its Markdown twin; returns the Markdown's path."""
+    for name, row in cells.items():
+        table.record(name, "program", program(name).what,
+                     {col: asdict(c) for col, c in row.items()}, command, path=path)
+    return table.write(path, ROWS)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from . import projects as impact
     p = argparse.ArgumentParser(prog="nox -s programs --")
     p.add_argument("--cpython", action="append", choices=list(versions.releases()),
                    help=f"default {versions.DEFAULT_VERSION}")
@@ -768,14 +768,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="one program (repeatable): " + ", ".join(x.name for x in PROGRAMS))
     p.add_argument("--no-docs", action="store_true", help="record into build/out/impact.json (a copy of docs/impact.json), not docs/")
     args = p.parse_args(argv)
-    table = run(args.cpython or [versions.DEFAULT_VERSION], args.mode or list(MODES),
+    cells = run(args.cpython or [versions.DEFAULT_VERSION], args.mode or list(MODES),
                 args.only)
     given = list(sys.argv[1:] if argv is None else argv)
     command = "nox -s programs" + (" -- " + shlex.join(given) if given else "")
-    path = impact.store(docs=not args.no_docs)
-    for name, cells in table.items():
-        impact.record(name, "program", program(name).what,
-                      {col: asdict(c) for col, c in cells.items()}, command, path=path)
-    md = impact.write(path)
+    md = publish(cells, command, table.store(docs=not args.no_docs))
     print(f"impact table: {md} (and .json)")
     return 0

@@ -1,4 +1,4 @@
-"""Other people's code on a patched interpreter, and the impact table.
+"""Other people's code on a patched interpreter: its own test suite, stock against patched.
 
     nox -s impact -- --project PATH|NAME [--cpython V] [--mode M] [--tests ARGS]
 
@@ -18,17 +18,12 @@ test folder).  tox's environments install the project's test dependencies
 once, with a ready RNG (``tox --notest``), then only the test command runs under
 the fake.
 
-The impact table (build/out/impact.md and .json; its latest copy in
-docs/impact.md) holds a row per program (``programs.py``) and per project:
-columns are version x variant x mode, cells say works / raises (where) /
-waits (how long).
+Each project is a row of the impact table (``table.py``), beside the programs.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import re
 import shlex
@@ -41,13 +36,12 @@ import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pep522_harness.core import build, paths, versions
+from pep522_harness.core.tables import Cell
 
-# The table's store, committed beside its Markdown: a run merges its rows
-# into it, so running one release or one project keeps every other row.
-JSON = paths.REPO / "docs" / "impact.json"
+from . import programs, table
+
 MODES = ("never-ready", "ready-on-wait")
 VARIANTS = ("stock", "pep522")
 
@@ -82,149 +76,6 @@ PROJECTS: dict[str, Project] = {p.name: p for p in (
             "a large unittest suite",
             deps=("pytest", "blinker", "pyjwt", "cryptography"), tests=("tests",)),
 )}
-
-
-# -- the table store ------------------------------------------------------------
-
-def load(path: Path = JSON) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {"rows": {}}
-
-
-def portable(value: Any) -> Any:
-    """``value`` with the checkout's own path taken out of every string, so
-    that the committed table names files relative to the checkout."""
-    if isinstance(value, str):
-        return paths.relative(value)
-    if isinstance(value, dict):
-        return {k: portable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [portable(v) for v in value]
-    return value
-
-
-def record(name: str, kind: str, what: str, cells: dict[str, dict], command: str,
-           details: dict | None = None, path: Path = JSON) -> None:
-    """Merge one row's cells (keyed by 'VERSION VARIANT MODE') into the table."""
-    data = load(path)
-    row = data["rows"].setdefault(name, {"kind": kind, "cells": {}})
-    row.update(kind=kind, what=what)
-    made = {"command": command, "date": datetime.date.today().isoformat()}
-    for version in {c.split()[0] for c in cells}:
-        row.setdefault("made", {})[version] = made
-    row["cells"].update(portable(cells))
-    if details is not None:
-        row.setdefault("details", {}).update(portable(details))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1) + "\n")
-
-
-def _order(data: dict) -> list[str]:
-    from .programs import PROGRAMS
-    known = [p.name for p in PROGRAMS]
-    names = list(data["rows"])
-    return sorted(names, key=lambda n: (data["rows"][n]["kind"] != "program",
-                                        known.index(n) if n in known else 0, n))
-
-
-def markdown(data: dict) -> str:
-    lines: list[str] = []
-    columns = sorted({c for r in data["rows"].values() for c in r["cells"]},
-                     key=lambda c: (c.split()[0] != versions.DEFAULT_VERSION, c.split()[0],
-                                    MODES.index(c.split()[2]) if c.split()[2] in MODES else 9,
-                                    VARIANTS.index(c.split()[1])))
-    for version in dict.fromkeys(c.split()[0] for c in columns):
-        cols = [c for c in columns if c.split()[0] == version]
-        lines += [f"### CPython {version}", "",
-                  "| program or project | " + " | ".join(
-                      f"{c.split()[2]}<br>{c.split()[1]}" for c in cols) + " |",
-                  "|---" * (len(cols) + 1) + "|"]
-        for name in _order(data):
-            row = data["rows"][name]
-            if not any(c in row["cells"] for c in cols):
-                continue
-            label = name if row["kind"] == "program" else f"{name} (tests)"
-            lines.append(f"| {label} | " + " | ".join(
-                row["cells"].get(c, {}).get("text", "") for c in cols) + " |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-LEGEND = """\
-Cells: **works**: did its job without waiting; **raises at F:L**: failed with
-BlockingIOError first raised at F:L; **waits S s**: did its job after S seconds
-held in a blocking getrandom() (ready-on-wait: the fake kernel gets ready 0.1 s
-after the first blocking call); **blocks (N getrandom)**: under never-ready the
-fake lets blocking getrandom() calls through, so the program did its job, but on
-a kernel that never gets ready it would hang in the first of those N calls.
-For projects: the outcome of the test suite (failed tests, and the frame where
-BlockingIOError was first raised)."""
-
-
-def store(docs: bool) -> Path:
-    """Where a run records its rows: docs/impact.json, or with --no-docs a
-    scratch copy of it in build/out/ (so docs/ stays as it was)."""
-    if docs:
-        return JSON
-    scratch = paths.OUT / "impact.json"
-    if not scratch.exists() and JSON.exists():
-        scratch.parent.mkdir(parents=True, exist_ok=True)
-        scratch.write_text(JSON.read_text())
-    return scratch
-
-
-def write(path: Path = JSON) -> Path:
-    """Regenerate the Markdown twin of the table (docs/impact.md) from its JSON."""
-    data = load(path)
-    body = markdown(data)
-    made = ["| row | CPython | made by | date |", "|---|---|---|---|"]
-    for name in _order(data):
-        for version, m in sorted(data["rows"][name].get("made", {}).items(), reverse=True):
-            made.append(f"| {name} | {version} | `{m['command']}` | {m['date']} |")
-    details = project_details(data)
-    text = "\n".join([
-        "# Impact of PEP 522 on real programs and projects", "",
-        "Stock and patched CPython, built identically, under the fake not-ready RNG "
-        "(`python -m pep522_harness fakerng MODE -- ...`).", "", LEGEND, "",
-        body, "## Rows: what each one runs", "",
-        *[f"- **{n}**: {data['rows'][n].get('what', '')}" for n in _order(data)], "",
-        *details,
-        "## Made by", "", *made, ""])
-    md = path.with_suffix(".md")
-    md.parent.mkdir(parents=True, exist_ok=True)
-    md.write_text(text)
-    return md
-
-
-def project_details(data: dict) -> list[str]:
-    out: list[str] = []
-    for name in _order(data):
-        row = data["rows"][name]
-        if row["kind"] != "project":
-            continue
-        out += [f"## {name}", "", row.get("why", ""), ""]
-        for key, d in sorted(row.get("details", {}).items()):
-            changed = d.get("changed", [])
-            # Tests that were not collected because their module failed to
-            # import are one line, not one each.
-            lost = [t for t in changed if t["pep522"] == "absent"]
-            shown = [t for t in changed if t["pep522"] != "absent"]
-            out.append(f"- {key}: {len(changed)} tests change outcome"
-                       + (":" if changed else "."))
-            for t in shown[:15]:
-                out.append(f"  - `{t['test']}`: {t['stock']} -> {t['pep522']}"
-                           + (f" (BlockingIOError at `{t['where']}`)" if t.get("where") else ""))
-            if len(shown) > 15:
-                out.append(f"  - ... and {len(shown) - 15} more")
-            if lost:
-                out.append(f"  - {len(lost)} tests not collected: their module failed "
-                           "to import")
-            if d.get("first_frame"):
-                out.append(f"  - first BlockingIOError raised at `{d['first_frame']}`")
-        out.append("")
-    return out
 
 
 # -- getting a project ----------------------------------------------------------
@@ -368,7 +219,6 @@ class TestRun:
     def cell(self, baseline: TestRun | None = None) -> dict:
         """The table cell; failures that also happen with a ready RNG
         (``baseline``: the same interpreter, no fake) are not the RNG's."""
-        from .programs import Cell
         passed = self.count("passed")
         blocked = self.count("blocks")
         failing = self.failing()
@@ -410,7 +260,6 @@ def parse_junit(path: Path, root: Path | None = None
                 ) -> tuple[dict[str, str], dict[str, str]]:
     """({test id: passed|failed|error|skipped}, {test id: BlockingIOError frame});
     frames in the project's sources (``root``) are named relative to it."""
-    from .programs import blocking_frame
     outcomes: dict[str, str] = {}
     frames: dict[str, str] = {}
     try:
@@ -425,7 +274,7 @@ def parse_junit(path: Path, root: Path | None = None
             if node is not None:
                 outcome = {"failure": "failed"}.get(tag, tag)
                 text = (node.text or "") + "\n" + (node.get("message") or "")
-                frame = blocking_frame(text, root)
+                frame = programs.blocking_frame(text, root)
                 if frame is None and "BlockingIOError" in text:
                     frame = "?"
                 if frame and tag != "skipped":
@@ -457,7 +306,6 @@ def _pids_of(trace: str, roots: tuple[str, ...]) -> set[str]:
 
 def run_suite(project: Project, src: Path, variant: str, mode: str,
               workdir: Path, launch: Path, timeout: float = 900) -> TestRun:
-    from .programs import blocking_getrandom_calls, held_seconds, run_group, waited_in_secrets
     ini = src / TOX_INI
     out = workdir / "runs" / f"{variant}-{mode}"
     shutil.rmtree(out, ignore_errors=True)
@@ -476,14 +324,14 @@ def run_suite(project: Project, src: Path, variant: str, mode: str,
     start = time.monotonic()
     cmd = tox_cmd(ini, workdir / "tox", variant, "--skip-pkg-install")
     try:
-        proc = run_group(cmd, cwd=src, env=env, timeout=timeout)
+        proc = programs.run_group(cmd, cwd=src, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         proc = subprocess.CompletedProcess(cmd, -9, "", f"timeout after {timeout:.0f} s")
     (out / "tox.log").write_text(proc.stdout + proc.stderr)
     outcomes, frames = parse_junit(junit, src.resolve())
     if mode == "never-ready":
         for test, frame in list(frames.items()):
-            if waited_in_secrets(mode, frame, 1):
+            if programs.waited_in_secrets(mode, frame, 1):
                 outcomes[test] = "blocks"      # would wait forever in secrets
                 del frames[test]
     run = TestRun(variant, mode, proc.returncode, round(time.monotonic() - start, 1),
@@ -491,10 +339,10 @@ def run_suite(project: Project, src: Path, variant: str, mode: str,
     if trace.exists():
         text = trace.read_text(errors="replace")
         ours = _pids_of(text, (str(workdir), str(paths.BUILD)))
-        run.blocking_calls = sum(blocking_getrandom_calls(line) for line in text.splitlines()
+        run.blocking_calls = sum(programs.blocking_getrandom_calls(line) for line in text.splitlines()
                                  if line.partition(" ")[0] in ours)
     if log.exists():
-        run.waited, run.held = held_seconds(log.read_text())
+        run.waited, run.held = programs.held_seconds(log.read_text())
     return run
 
 
@@ -563,20 +411,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-docs", action="store_true", help="record into build/out/impact.json (a copy of docs/impact.json), not docs/")
     args = p.parse_args(argv)
     command = "nox -s impact -- " + shlex.join(sys.argv[1:] if argv is None else argv)
-    path = store(docs=not args.no_docs)
+    path = table.store(docs=not args.no_docs)
     try:
         for name in args.project:
             result = run_project(name, args.cpython, args.mode or list(MODES))
             project = result["project"]
-            record(project.name, "project", f"{project.name} {project.version}: "
-                   f"pytest {' '.join(project.tests)}", result["cells"], command,
-                   result["details"], path=path)
-            data = load(path)
-            data["rows"][project.name]["why"] = project.why
-            path.write_text(json.dumps(data, indent=1) + "\n")
+            table.record(project.name, "project", f"{project.name} {project.version}: "
+                         f"pytest {' '.join(project.tests)}", result["cells"], command,
+                         result["details"], why=project.why, path=path)
     except ImpactError as exc:
         print(f"impact: {exc}", file=sys.stderr)
         return 1
-    md = write(path)
+    md = table.write(path, programs.ROWS)
     print(f"impact table: {md} (and .json)")
     return 0
