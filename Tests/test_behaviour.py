@@ -8,15 +8,12 @@ expected difference or sameness on it.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from pep522_harness.core import build, paths, versions
+from pep522_harness.core import build, versions
+from pep522_harness.fake import modes, probes
 from pep522_harness.studies import behaviour, regrtest
 
-REPO = paths.REPO
 SUPPORTED = list(versions.releases())
 
 REGRTEST_MODES = ("never-ready", "enosys", "ready-on-wait")
@@ -24,7 +21,7 @@ REGRTEST_MODES = ("never-ready", "enosys", "ready-on-wait")
 
 @pytest.fixture(scope="session")
 def table():
-    data = behaviour.collect(list(SUPPORTED), list(behaviour.MODES))
+    data = behaviour.collect(list(SUPPORTED), list(modes.EVERY))
     outcomes = [regrtest.run(v, variant, mode, regrtest.default_tests(), jobs=2,
                              timeout=600, rerun=False)
                 for v in SUPPORTED for mode in REGRTEST_MODES
@@ -41,7 +38,7 @@ def text(table, version, mode, variant, row):
 
 @pytest.mark.parametrize("version", SUPPORTED)
 def test_ready_rng_changes_nothing_but_the_new_function(table, version):
-    for row in behaviour.ROWS:
+    for row in probes.ROWS:
         stock = text(table, version, "ready", "stock", row)
         patched = text(table, version, "ready", "pep522", row)
         if row == "wait_for_system_rng":
@@ -144,11 +141,9 @@ print(sum(start < t < end for t in ticks), end - start)
 def test_waiting_for_the_rng_lets_other_threads_run(version):
     ticks = {}
     for variant in behaviour.VARIANTS:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pep522_harness", "fakerng", "ready-on-wait=0.3",
-             "--",
-             str(build.build(version, variant, quiet=True)), "-I", "-c", TICKS],
-            cwd=REPO, capture_output=True, text=True, timeout=120)
+        proc = modes.run("ready-on-wait=0.3",
+                         [str(build.build(version, variant, quiet=True)), "-I", "-c", TICKS],
+                         timeout=120)
         assert proc.returncode == 0, proc.stderr
         count, waited = proc.stdout.split()
         assert float(waited) >= 0.25, (variant, waited)

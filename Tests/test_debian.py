@@ -149,8 +149,7 @@ def debian_checks(request) -> list[debian.Check]:
             pytest.skip(f"Debian's source package is not reachable: {exc}")
         raise
     assert stack.conflicts == [] and python is not None
-    return debian.behaviour_checks(python, version, build.build(version, "pep522", quiet=True),
-                                   log=lambda _m: None)
+    return debian.behaviour_checks(python, version, build.build(version, "pep522", quiet=True))
 
 
 def test_debian_patches_change_no_behaviour_of_ours(debian_checks):

@@ -1,9 +1,10 @@
 """fakerng: the fake not-ready kernel RNG, checked from outside.
 
-Every test runs the launcher as a command (``python -m pep522_harness fakerng``)
-around small probe programs that call the C library's getrandom() through ctypes
-and print what it answered, with CLOCK_MONOTONIC timestamps (system-wide, so
-they compare across processes).
+Every test runs the launcher as a command (``modes.launcher()``: what
+``python -m pep522_harness fakerng`` runs, from any folder) around small probe
+programs that call the C library's getrandom() through ctypes and print what
+it answered, with CLOCK_MONOTONIC timestamps (system-wide, so they compare
+across processes).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from pep522_harness.fake import launcher, supervisor
+from pep522_harness.core import paths
+from pep522_harness.fake import launcher, modes, supervisor
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = paths.REPO
 PY = sys.executable
 
 PROBE = r'''
@@ -98,13 +100,12 @@ def probe_file(tmp_path_factory) -> Path:
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop(launcher.SIMULATE_VDSO_ENV, None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.update(extra or {})
     return env
 
 
 def command(*args: str) -> list[str]:
-    return [PY, "-m", "pep522_harness", "fakerng", *args]
+    return [*modes.launcher(), *args]
 
 
 def run(*args: str, env: dict[str, str] | None = None,
@@ -267,7 +268,7 @@ def test_signals_are_forwarded(probe_file, mode, signo, tmp_path):
     assert proc.returncode == 3, err
     assert json.loads(out)["signo"] == signo
     # Exactly once: the supervisor says so in its log.
-    if launcher.parse_mode(mode).stateful:
+    if modes.parse_mode(mode).stateful:
         events = [json.loads(line) for line in log.read_text().splitlines()]
         assert [(e["signo"], e["forwarded"]) for e in events
                 if e["event"] == "signal"] == [(signo, True)]
@@ -371,9 +372,9 @@ def test_command_dies_with_a_killed_supervisor():
 def test_probe_sees_the_filter_on_this_machine():
     for text, err in (("never-ready", errno.EAGAIN), ("enosys", errno.ENOSYS),
                       ("eperm", errno.EPERM), ("ready-on-wait", errno.EAGAIN)):
-        probe = launcher.check_vdso(launcher.parse_mode(text), simulate_vdso=False)
+        probe = launcher.check_vdso(modes.parse_mode(text), simulate_vdso=False)
         assert probe == launcher.ProbeResult(-1, err)
-    assert launcher.check_vdso(launcher.parse_mode("ready")) is None
+    assert launcher.check_vdso(modes.parse_mode("ready")) is None
 
 
 @pytest.mark.parametrize("mode", ["never-ready", "enosys", "eperm", "ready-after=1",
@@ -393,8 +394,8 @@ def test_vdso_simulation_does_not_touch_ready_mode(tmp_path):
 
 
 def test_vdso_refusal_in_process():
-    with pytest.raises(launcher.Refusal, match="vDSO answered - simulated"):
-        launcher.check_vdso(launcher.parse_mode("never-ready"), simulate_vdso=True)
+    with pytest.raises(modes.Refusal, match="vDSO answered - simulated"):
+        launcher.check_vdso(modes.parse_mode("never-ready"), simulate_vdso=True)
 
 
 MMAP_PROBE = r'''
@@ -552,17 +553,6 @@ def test_missing_command_exits_127():
 
 # -- pure parts ------------------------------------------------------------------
 
-def test_parse_mode():
-    m = launcher.parse_mode
-    assert m("ready").filter is None
-    assert m("never-ready").filter == "never-ready" and not m("never-ready").stateful
-    assert m("ready-after=2.5").ready_after == 2.5 and m("ready-after=2.5").stateful
-    assert m("ready-on-wait").ready_on_wait == 0.1
-    assert m("ready-on-wait=0.3").ready_on_wait == 0.3
-    assert m("enosys").probe_errno == errno.ENOSYS
-    assert m("ready-on-wait").probe_filter == "never-ready"
-
-
 def test_decide():
     d, A = supervisor.decide, supervisor.Answer
     assert d(0, ready=False) is A.HOLD
@@ -651,9 +641,9 @@ def test_unknown_mode_has_no_filter():
 # -- the measurement helper -----------------------------------------------------
 
 def test_measure_counts_calls_and_answers():
-    none = launcher.measure(None, launcher.GRND_NONBLOCK, 0.2)
-    faked = launcher.measure("never-ready", launcher.GRND_NONBLOCK, 0.2)
-    supervised = launcher.measure("ready-after=0", launcher.GRND_NONBLOCK, 0.2)
+    none = launcher.measure(None, supervisor.GRND_NONBLOCK, 0.2)
+    faked = launcher.measure("never-ready", supervisor.GRND_NONBLOCK, 0.2)
+    supervised = launcher.measure("ready-after=0", supervisor.GRND_NONBLOCK, 0.2)
     assert (none.answer, faked.answer, supervised.answer) == ("ok", "EAGAIN", "ok")
     assert min(none.calls, faked.calls, supervised.calls) > 0
     # A round trip through the supervisor costs far more than a system call.

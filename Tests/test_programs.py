@@ -215,30 +215,6 @@ def test_blocking_frame_is_the_innermost_frame():
     assert via == "multiprocessing/process.py:402 (__init__) via app.py:2 (<module>)"
 
 
-def test_blocking_getrandom_calls_from_strace():
-    trace = "\n".join([
-        '12 getrandom("\\x01"..., 32, 0) = 32',
-        '12 getrandom(""..., 16, GRND_NONBLOCK) = -1 EAGAIN (Resource temporarily unavailable)',
-        '12 getrandom(""..., 24, GRND_INSECURE) = 24',
-        '13 getrandom(0x7ffd1234, 48, 0 <unfinished ...>',
-        '13 <... getrandom resumed>) = 48',
-        '14 getrandom("a, b", 8, GRND_RANDOM) = 8',
-        '15 getrandom( <unfinished ...>',
-        '15 <... getrandom resumed>""..., 1, 0) = 1',
-    ])
-    assert programs.blocking_getrandom_calls(trace) == 4
-
-
-def test_held_seconds_from_the_launcher_log():
-    log = "\n".join(json.dumps(e) for e in [
-        {"t": 0.01, "event": "eagain", "pid": 1, "flags": 1},
-        {"t": 0.02, "event": "hold", "pid": 1, "flags": 0},
-        {"t": 0.03, "event": "hold", "pid": 2, "flags": 0},
-        {"t": 0.12, "event": "ready", "held": 2}])
-    assert programs.held_seconds(log) == (0.1, 2)
-    assert programs.held_seconds("") == (0.0, 0)
-
-
 def test_import_markers_attribute_blocking_calls():
     trace = "\n".join([
         '5 write(3, "IMPORT json\\n", 12) = 12',

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from pep522_harness.core import build, paths, tables, versions
+from pep522_harness.fake import modes
 
 PYPERF = "pyperf==2.10.0"
 VARIANTS = ("stock", "pep522")
@@ -201,20 +202,16 @@ def run_pyperf(python: Path, bench: Bench, out: Path, args: tuple[str, ...]) -> 
     print("   ", proc.stdout.strip(), flush=True)
 
 
-def wake_once(python: Path, log: Path) -> dict[str, Any]:
+def wake_once(python: Path) -> dict[str, Any]:
     """One launch under ready-on-wait; latency and CPU, or an error."""
-    log.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "pep522_harness", "fakerng", "--log", str(log),
-           f"ready-on-wait={WAIT_DELAY}", "--", str(python), "-I", "-c", WAIT_CODE]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=paths.REPO,
-                              timeout=WAIT_DELAY + 60, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
+    run = modes.run(f"ready-on-wait={WAIT_DELAY}", [str(python), "-I", "-c", WAIT_CODE],
+                    cwd=paths.REPO, timeout=WAIT_DELAY + 60, watch=True)
+    if run.timed_out:
         return {"error": "the wait never returned (no blocking getrandom()?)"}
-    if proc.returncode:
-        return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
-    events = [json.loads(line) for line in log.read_text().splitlines()]
+    if run.returncode:
+        return {"error": (run.stderr.strip().splitlines() or ["?"])[-1]}
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    events = run.events
     hold = next((e for e in events if e["event"] == "hold"), None)
     ready = next((e for e in events if e["event"] == "ready"), None)
     if hold is None or ready is None:
@@ -344,12 +341,10 @@ def measure(version: str, level_name: str, out: Path,
                         suite.get_benchmark(bench.name).get_loops()))
     wake: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     if any(b in WAKE for b in selected):
-        log = out / "wake-supervisor.jsonl"
         for i in range(level.wake_runs):
             for v in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
                 print(f"[{version} wake {i + 1}/{level.wake_runs}] {v}", flush=True)
-                wake[v].append(wake_once(pythons[v], log))
-        log.unlink(missing_ok=True)
+                wake[v].append(wake_once(pythons[v]))
         tables.write_json(out / "wake.json", wake)
         for v in VARIANTS:
             good = [w for w in wake[v] if "error" not in w]

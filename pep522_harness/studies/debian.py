@@ -33,6 +33,7 @@ from pathlib import Path
 from pep522_harness.core import apply, build, fetch, paths, quilt, tables
 from pep522_harness.core.aptsource import AptError, PrivateApt
 from pep522_harness.core.versions import DEFAULT_VERSION, Release, UnknownVersion, release
+from pep522_harness.fake import modes, probes
 from pep522_harness.patchset import export
 
 OURS = "pep522"           # our folder in debian/patches/
@@ -365,19 +366,18 @@ def start_up(python: Path, version: str) -> list[Check]:
             Check("-", "secrets.wait_for_system_rng exists", "True", got[2])]
 
 
-def behaviour_checks(python: Path, version: str, reference: Path | None = None,
-                     log=print) -> list[Check]:
+def behaviour_checks(python: Path, version: str,
+                     reference: Path | None = None) -> list[Check]:
     """Start-up, then every row of the behaviour table under every faked
     mode: against EXPECTED, and against ``reference`` (our own build of the
     release) when given, so that what Debian's patches change shows."""
     checks = start_up(python, version)
-    from . import behaviour
-    for mode in behaviour.MODES:
-        cells = behaviour.probe(python, mode)
-        ref = behaviour.probe(reference, mode) if reference else {}
+    for mode in modes.EVERY:
+        cells = probes.probe(python, mode)
+        ref = probes.probe(reference, mode) if reference else {}
         checks += [Check(mode, row, EXPECTED.get(mode, {}).get(row, ""), cells[row].text,
                          ref[row].text if row in ref else "")
-                   for row in behaviour.ROWS]
+                   for row in probes.ROWS]
     return checks
 
 
@@ -428,7 +428,7 @@ def run(version: str, *, jobs: int | None = None, build_it: bool = True,
     reference = None
     if python is not None:
         reference = build.build(rel.version, "pep522", quiet=True)
-        checks = behaviour_checks(python, rel.version, reference, log)
+        checks = behaviour_checks(python, rel.version, reference)
     text = report(rel.version, stack, checks, python,
                   reference.parent.parent.name if reference else "")
     out = paths.OUT / f"debian-cpython-{rel.version}.md"

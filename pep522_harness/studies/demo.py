@@ -7,13 +7,12 @@ while the kernel RNG is faked as not ready.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import textwrap
 from dataclasses import dataclass
 
 from pep522_harness.core import build
 from pep522_harness.core.versions import DEFAULT_VERSION
+from pep522_harness.fake import modes
 
 URANDOM = ("import os\n"
            "try:\n"
@@ -44,11 +43,9 @@ SCENES = (
 
 
 def run_scene(python: str, scene: Scene) -> str:
-    cmd = [sys.executable, "-m", "pep522_harness", "fakerng", scene.mode, "--",
-           python, "-c", scene.code]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    out = (proc.stderr + proc.stdout).strip()
-    return out or f"(exit {proc.returncode}, no output)"
+    run = modes.run(scene.mode, [python, "-c", scene.code], timeout=60)
+    out = (run.stderr + run.stdout).strip()
+    return out or f"(exit {run.returncode}, no output)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from pep522_harness.core import apply, build, paths, tables
 from pep522_harness.core.versions import DEFAULT_VERSION
+from pep522_harness.fake import modes
 
 # The modules issue-level runs use: what PEP 522 touches, plus its neighbours.
 FOCUS = ("test_os", "test_secrets", "test_random", "test_hash", "test_cmd_line",
@@ -130,12 +130,11 @@ def sanitizer_env(sanitizer: str | None, report_dir: Path) -> dict[str, str]:
     return env
 
 
-def command(python: Path, version: str, mode: str, selected: list[str], *,
+def command(python: Path, version: str, selected: list[str], *,
             full: bool, jobs: int, timeout: int, rerun: bool) -> list[str]:
-    """The run's command line: regrtest under the fake RNG, stock and pep522
-    alike (the same release leaves out the same test cases)."""
-    cmd = [sys.executable, "-m", "pep522_harness", "fakerng", mode, "--",
-           str(python), "-m", "test", f"-j{jobs}", f"--timeout={timeout}"]
+    """The run's command line, which runs under the fake RNG: stock and
+    pep522 alike (the same release leaves out the same test cases)."""
+    cmd = [str(python), "-m", "test", f"-j{jobs}", f"--timeout={timeout}"]
     if rerun:
         cmd.append("-w")
     for pattern in ignored(version):
@@ -182,12 +181,12 @@ def from_log(version: str, variant: str, mode: str, tests: list[str], *,
         raise SystemExit(f"regrtest: {paths.relative(str(log))} has no summary: the run did "
                          f"not finish; run it again, without --from-logs")
     selected = list_tests(python, tests, full)
-    cmd = command(python, version, mode, selected, full=full, jobs=jobs,
-                  timeout=timeout, rerun=rerun)
+    args = modes.arguments(modes.parse_mode(mode), command(
+        python, version, selected, full=full, jobs=jobs, timeout=timeout, rerun=rerun))
     # regrtest exits 0 when its last word is SUCCESS ("FAILURE then SUCCESS" too)
     results = _RESULT.findall(text)
     returncode = 0 if results and results[-1].split()[-1] == "SUCCESS" else 2
-    return Outcome(version, variant, mode, [paths.relative(a) for a in cmd[4:]],
+    return Outcome(version, variant, mode, [paths.relative(a) for a in args],
                    round(wall, 1), returncode, parse_summary(text, selected), sanitizer, [])
 
 
@@ -197,8 +196,8 @@ def run(version: str, variant: str, mode: str, tests: list[str], *,
         sanitizer: str | None = None) -> Outcome:
     python = build.build(version, variant, sanitizer=sanitizer, quiet=True)
     selected = list_tests(python, tests, full)
-    cmd = command(python, version, mode, selected, full=full, jobs=jobs,
-                  timeout=timeout, rerun=rerun)
+    cmd = command(python, version, selected, full=full, jobs=jobs, timeout=timeout,
+                  rerun=rerun)
     log_dir = log_dir or paths.LOGS
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_path(log_dir, version, variant, mode, full, sanitizer)
@@ -206,16 +205,12 @@ def run(version: str, variant: str, mode: str, tests: list[str], *,
     shutil.rmtree(report_dir, ignore_errors=True)
     if sanitizer:
         report_dir.mkdir()
-    start = time.monotonic()
     with log.open("w") as f:
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL,
-                              env=sanitizer_env(sanitizer, report_dir))
-    wall = time.monotonic() - start
+        done = modes.run(mode, cmd, output=f, env=sanitizer_env(sanitizer, report_dir))
     status = parse_summary(log.read_text(errors="replace"), selected)
     reports = sorted(paths.relative(str(p)) for p in report_dir.glob("*")) if sanitizer else []
-    return Outcome(version, variant, mode, [paths.relative(a) for a in cmd[4:]], round(wall, 1),
-                   proc.returncode, status, sanitizer, reports)
+    return Outcome(version, variant, mode, [paths.relative(a) for a in done.args],
+                   round(done.seconds, 1), done.returncode, status, sanitizer, reports)
 
 
 def compare(stock: Outcome, patched: Outcome) -> list[dict[str, str]]:

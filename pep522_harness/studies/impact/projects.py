@@ -37,8 +37,9 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pep522_harness.core import build, paths, versions
+from pep522_harness.core import build, paths, process, versions
 from pep522_harness.core.tables import Cell
+from pep522_harness.fake import modes
 
 from . import programs, table
 
@@ -151,14 +152,6 @@ def project_source(name_or_path: str) -> tuple[Project, Path]:
 
 
 # -- running its tests through tox ---------------------------------------------
-
-LAUNCH_SCRIPT = """#!/bin/sh
-# The fake RNG launcher for the test command inside tox.
-exec {python} -c '{code}' {repo} "$@"
-"""
-LAUNCH_CODE = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-               "from pep522_harness.fake.launcher import main; sys.exit(main())")
-
 
 def tox_ini(project: Project, pythons: dict[str, Path]) -> str:
     """Our tox configuration for the project: one env per built interpreter.
@@ -311,38 +304,34 @@ def run_suite(project: Project, src: Path, variant: str, mode: str,
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     junit, trace, log = out / "junit.xml", out / "trace", out / "fakerng.log"
-    if mode == "never-ready":
-        prefix = (f"{launch} never-ready -- {shutil.which('strace')} -f -qq -s 200 --seccomp-bpf "
-                  f"-e trace=getrandom,execve,clone,clone3,fork,vfork -e signal=none "
-                  f"-o {trace} --")
-    elif mode == "ready":
-        prefix = ""
-    else:
-        prefix = f"{launch} --log {log} {mode} --"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_"))}
-    env.update(PEP522_LAUNCH=prefix, PEP522_JUNIT=str(junit))
+    # Under never-ready strace follows the processes too, so that only the
+    # blocking calls of our interpreters count (not tox's, nor pip's).
+    prefix = " ".join([str(launch), *modes.arguments(
+        modes.parse_mode(mode), [], log=log, trace=trace,
+        calls=("execve", "clone", "clone3", "fork", "vfork"))])
+    env = process.clean_env({"PEP522_LAUNCH": prefix, "PEP522_JUNIT": str(junit)})
     start = time.monotonic()
     cmd = tox_cmd(ini, workdir / "tox", variant, "--skip-pkg-install")
     try:
-        proc = programs.run_group(cmd, cwd=src, env=env, timeout=timeout)
+        proc = process.run(cmd, cwd=src, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         proc = subprocess.CompletedProcess(cmd, -9, "", f"timeout after {timeout:.0f} s")
     (out / "tox.log").write_text(proc.stdout + proc.stderr)
     outcomes, frames = parse_junit(junit, src.resolve())
-    if mode == "never-ready":
-        for test, frame in list(frames.items()):
-            if programs.waited_in_secrets(mode, frame, 1):
-                outcomes[test] = "blocks"      # would wait forever in secrets
-                del frames[test]
+    for test, frame in list(frames.items()):
+        if modes.waited_in_secrets(mode, frame, 1):
+            outcomes[test] = "blocks"      # would wait forever in secrets
+            del frames[test]
     run = TestRun(variant, mode, proc.returncode, round(time.monotonic() - start, 1),
                   outcomes, frames, tail=(proc.stdout + proc.stderr)[-3000:])
     if trace.exists():
         text = trace.read_text(errors="replace")
         ours = _pids_of(text, (str(workdir), str(paths.BUILD)))
-        run.blocking_calls = sum(programs.blocking_getrandom_calls(line) for line in text.splitlines()
+        run.blocking_calls = sum(modes.blocking_getrandom_calls(line)
+                                 for line in text.splitlines()
                                  if line.partition(" ")[0] in ours)
     if log.exists():
-        run.waited, run.held = programs.held_seconds(log.read_text())
+        run.waited, run.held = modes.held_seconds(log.read_text())
     return run
 
 
@@ -354,18 +343,14 @@ def compare(stock: TestRun, patched: TestRun) -> list[dict[str, str]]:
             for t in tests if stock.outcomes.get(t) != patched.outcomes.get(t)]
 
 
-def run_project(name_or_path: str, version: str, modes: list[str],
+def run_project(name_or_path: str, version: str, modes_: list[str],
                 log=print) -> dict:
     """Set up the project's tox envs, run its suite per variant and mode."""
     project, src = project_source(name_or_path)
     workdir = src.parent
     pythons = {v: build.build(version, v, quiet=True) for v in VARIANTS}
     (src / TOX_INI).write_text(tox_ini(project, pythons))
-    launch = workdir / "fakerng-launch"
-    launch.write_text(LAUNCH_SCRIPT.format(python=shlex.quote(sys.executable),
-                                           code=LAUNCH_CODE,
-                                           repo=shlex.quote(str(paths.REPO))))
-    launch.chmod(0o755)
+    launch = modes.script(workdir / "fakerng-launch")
     tox_dir = workdir / "tox"
     log(f"impact: {project.name} {project.version}: tox envs for CPython {version} "
         "(set-up with a ready RNG)")
@@ -377,16 +362,16 @@ def run_project(name_or_path: str, version: str, modes: list[str],
     runs: dict[tuple[str, str], TestRun] = {}
     for variant in VARIANTS:
         runs[(variant, "ready")] = run_suite(project, src, variant, "ready", workdir, launch)
-    for mode in modes:
+    for mode in modes_:
         for variant in VARIANTS:
             run = run_suite(project, src, variant, mode, workdir, launch)
             runs[(variant, mode)] = run
             text = run.cell(runs[(variant, "ready")])["text"]
             log(f"  {version} {variant:6} {mode:13} {text} ({run.seconds} s)")
     cells = {f"{version} {v} {m}": runs[(v, m)].cell(runs[(v, "ready")])
-             for m in modes for v in VARIANTS}
+             for m in modes_ for v in VARIANTS}
     details = {}
-    for mode in modes:
+    for mode in modes_:
         stock, patched = runs[("stock", mode)], runs[("pep522", mode)]
         changed = compare(stock, patched)
         details[f"{version} {mode}"] = {
