@@ -11,14 +11,20 @@ the harness package ``pep522_harness``, where the logic lives.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import nox
+
+# The harness is imported from this checkout, as pip's noxfile imports its
+# own tools: nox puts nothing on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pep522_harness.core.versions import VARIANTS, releases  # noqa: E402
 
 nox.options.sessions = ["build", "demo"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_external_run = False
 
-SUPPORTED = ("3.13.5", "3.11.2")
+SUPPORTED = tuple(releases())          # versions.toml, one row each
 
 
 def _harness(session: nox.Session, command: str, *args: str) -> None:
@@ -50,7 +56,7 @@ def test(session: nox.Session) -> None:
     """The harness's test suite, with the interpreters it checks built first."""
     session.install("pytest")
     for version in SUPPORTED:
-        for variant in ("stock", "pep522"):
+        for variant in VARIANTS:
             _harness(session, "build", "--cpython", version, "--variant", variant)
     session.run("pytest", "Tests", *session.posargs)
 

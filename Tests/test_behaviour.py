@@ -25,7 +25,7 @@ def table():
     outcomes = [regrtest.run(v, variant, mode, regrtest.default_tests(), jobs=2,
                              timeout=600, rerun=False)
                 for v in SUPPORTED for mode in REGRTEST_MODES
-                for variant in behaviour.VARIANTS]
+                for variant in versions.VARIANTS]
     behaviour.add_regrtest(data, outcomes)
     path = behaviour.write(data)
     print(f"\nbehaviour table: {path}")
@@ -58,7 +58,7 @@ def test_never_ready_urandom_raises_instead_of_returning(table, version):
 @pytest.mark.parametrize("version", SUPPORTED)
 @pytest.mark.parametrize("mode", ["never-ready", "ready-on-wait"])
 def test_secrets_never_raises(table, version, mode):
-    for variant in behaviour.VARIANTS:
+    for variant in versions.VARIANTS:
         assert text(table, version, mode, variant, "secrets").startswith("ok")
     assert text(table, version, mode, "pep522", "wait_for_system_rng").startswith("ok")
 
@@ -77,7 +77,7 @@ def test_start_up_warns_and_never_reads_dev_urandom(table, version):
 @pytest.mark.parametrize("version", SUPPORTED)
 @pytest.mark.parametrize("mode", ["never-ready", "ready-on-wait", "enosys", "eperm"])
 def test_random_seeds_silently(table, version, mode):
-    for variant in behaviour.VARIANTS:
+    for variant in versions.VARIANTS:
         assert text(table, version, mode, variant, "random seeding") == "ok"
 
 
@@ -99,7 +99,7 @@ def test_without_getrandom_both_fall_back_to_dev_urandom(table, version, mode):
             text(table, version, mode, "pep522", row), row
     assert text(table, version, mode, "pep522", "os.urandom") == "ok"
     assert text(table, version, mode, "pep522", "start-up warning") == "silent"
-    for variant in behaviour.VARIANTS:
+    for variant in versions.VARIANTS:
         assert behaviour.cell(table, version, mode, variant, "/dev/urandom opens")["extra"]["count"] >= 1
 
 
@@ -140,7 +140,7 @@ print(sum(start < t < end for t in ticks), end - start)
 @pytest.mark.parametrize("version", SUPPORTED)
 def test_waiting_for_the_rng_lets_other_threads_run(version):
     ticks = {}
-    for variant in behaviour.VARIANTS:
+    for variant in versions.VARIANTS:
         proc = modes.run("ready-on-wait=0.3",
                          [str(build.build(version, variant, quiet=True)), "-I", "-c", TICKS],
                          timeout=120)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pep522_harness.core import paths
-from pep522_harness.core.versions import DEFAULT_VERSION
+from pep522_harness.core.versions import DEFAULT_VERSION, VARIANTS
 from pep522_harness.studies import bench
 
 NAMES = {b.name for b in bench.BENCHES}
@@ -31,7 +31,7 @@ def fast_run(tmp_path_factory) -> tuple[Path, str]:
     return out / DEFAULT_VERSION, proc.stdout
 
 
-@pytest.mark.parametrize("variant", bench.VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_pyperf_suite_per_variant_holds_every_benchmark(fast_run, variant):
     data = json.loads((fast_run[0] / f"{variant}.json").read_text())
     by_name = {b["metadata"]["name"]: b for b in data["benchmarks"]}
@@ -52,7 +52,7 @@ def test_compare_to_gives_a_verdict_for_every_benchmark(fast_run):
 
 def test_wake_launches_measured_the_wait(fast_run):
     wake = json.loads((fast_run[0] / "wake.json").read_text())
-    assert set(wake) == set(bench.VARIANTS)
+    assert set(wake) == set(VARIANTS)
     for variant, launches in wake.items():
         assert launches, variant
         for launch in launches:

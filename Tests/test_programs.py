@@ -24,6 +24,7 @@ import pytest
 
 from pep522_harness.core import paths, versions
 from pep522_harness.core.tables import Cell
+from pep522_harness.fake import modes
 from pep522_harness.studies.impact import programs, projects
 from pep522_harness.studies.impact import table as impact_table
 
@@ -31,7 +32,7 @@ REPO = paths.REPO
 SUPPORTED = list(versions.releases())
 
 VERSION = "3.13.5"
-MODES = programs.MODES
+MODES = modes.NOT_READY
 PEP_AS_PRINTED = "PEP fallback snippet (as printed)"
 CONTRACT = "uuid.uuid4()"       # raises on patched: PEP 522's public contract
 
@@ -109,7 +110,7 @@ def test_no_import_waits_on_patched(table):
     assert cell(table, "stdlib imports", "stock", "ready-on-wait").kind == "waits"
 
 
-@pytest.mark.parametrize("variant", programs.VARIANTS)
+@pytest.mark.parametrize("variant", versions.VARIANTS)
 def test_pool_map_finishes_when_the_rng_gets_ready(table, variant):
     c = cell(table, "multiprocessing.Pool", variant, "ready-on-wait")
     assert c.kind in ("works", "waits"), describe(c)
@@ -121,7 +122,7 @@ def test_pool_waits_for_its_key_when_workers_start(table, name):
     # the first worker starts (its children share the key): both wait for a
     # kernel that is not ready, and neither raises (the import difference is
     # the stdlib-imports row).
-    for variant in programs.VARIANTS:
+    for variant in versions.VARIANTS:
         c = cell(table, name, variant, "never-ready")
         assert c.kind == "blocks", (variant, describe(c))
 
@@ -136,7 +137,7 @@ def test_authkey_and_challenges_wait_for_the_rng(table, name):
                                   "http.server", "asyncio echo"])
 @pytest.mark.parametrize("mode", MODES)
 def test_programs_that_need_no_secret_never_wait(table, name, mode):
-    for variant in programs.VARIANTS:
+    for variant in versions.VARIANTS:
         assert cell(table, name, variant, mode).kind == "works", (variant, describe(
             cell(table, name, variant, mode)))
 
@@ -146,7 +147,7 @@ def test_programs_that_need_no_secret_never_wait(table, name, mode):
 def test_openssl_waits_on_both(table, name):
     # SSL_CTX_new seeds OpenSSL's generator with a blocking getrandom():
     # neither stock nor the patch set can make it raise (audit.toml).
-    for variant in programs.VARIANTS:
+    for variant in versions.VARIANTS:
         assert cell(table, name, variant, "ready-on-wait").kind == "waits", variant
         assert cell(table, name, variant, "never-ready").kind == "blocks", variant
 
@@ -161,7 +162,7 @@ def test_systemd_recipe(table):
 
 
 def test_fallback_snippets(table):
-    for variant in programs.VARIANTS:
+    for variant in versions.VARIANTS:
         for mode in MODES:
             printed = cell(table, PEP_AS_PRINTED, variant, mode)
             assert printed.kind == "fails" and "ModuleNotFoundError" in printed.text

@@ -24,9 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import fetch, paths, quilt
+from . import fetch, options, paths, quilt
 from .fetch import Fetched
-from .versions import VARIANTS, UnknownVersion, release
+from .versions import UnknownVersion, release
 
 
 class ApplyError(RuntimeError):
@@ -200,7 +200,7 @@ def prepare(fetched: Fetched, variant: str, src: Path, log=print) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s apply --")
     fetch.source_options(p)
-    p.add_argument("--variant", default="pep522", choices=VARIANTS)
+    options.variant(p)
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="fresh tree to create (default build/tree/.../src)")
     args = p.parse_args(argv)

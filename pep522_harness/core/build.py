@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import apply, fetch, paths, quilt
+from . import apply, fetch, options, paths, quilt
 from .versions import VARIANTS, Release, UnknownVersion, release
 
 RECIPE = "3"   # bump when the way of building changes
@@ -346,7 +346,7 @@ def build_tree(prepared: Path, name: str, *, key: str, jobs: int | None = None,
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s build --")
     fetch.source_options(p)
-    p.add_argument("--variant", default="pep522", choices=VARIANTS)
+    options.variant(p)
     p.add_argument("--sanitizer", choices=sorted(SANITIZERS))
     p.add_argument("--jobs", type=int, help="make -j (default: all cores)")
     args = p.parse_args(argv)

@@ -21,9 +21,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
+from . import options, paths
 from .aptsource import AptError, PrivateApt
-from .versions import DEFAULT_VERSION, Release, UnknownVersion, release
+from .versions import Release, UnknownVersion, release
 
 PYTHON_ORG_TIMEOUT = float(os.environ.get("PEP522_DOWNLOAD_TIMEOUT", "15"))
 
@@ -179,8 +179,7 @@ def _check_checkout(source: Path, release: Release) -> Path:
 
 def source_options(p: argparse.ArgumentParser) -> None:
     """--cpython, and where its sources come from (fetch, apply, build)."""
-    p.add_argument("--cpython", default=DEFAULT_VERSION, metavar="VERSION",
-                   help=f"CPython release (default {DEFAULT_VERSION})")
+    options.cpython(p)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--tarball", type=Path, metavar="PATH",
                      help="use this release tarball (checked against the pin)")

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pep522_harness.core import fetch, tables, versions
+from pep522_harness.core import fetch, options, tables, versions
 
 TABLE = Path(__file__).with_name("audit.toml")
 ROOTS = ("Lib", "Modules", "Python", "Objects")   # Objects: mimalloc (3.13)
@@ -399,14 +399,13 @@ def run(versions_: list[str], tree: Path | None = None) -> Report:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m pep522_harness audit")
-    p.add_argument("--cpython", action="append", choices=list(versions.releases()),
-                   help="release(s) to scan (default: every supported one)")
+    options.cpython(p, many=True, every=True)
     p.add_argument("--tree", type=Path, help="scan this source tree instead "
                    "(e.g. a patched tree under build/tree/)")
     p.add_argument("--markdown", action="store_true", help="print the audit table")
     p.add_argument("--list", action="store_true", help="print every caller found")
     args = p.parse_args(argv)
-    report = run(args.cpython or list(versions.releases()), args.tree)
+    report = run(args.cpython, args.tree)
     if args.list:
         for version, callers in report.found.items():
             for c in callers:

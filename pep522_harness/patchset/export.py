@@ -36,10 +36,10 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from pep522_harness.core import apply, fetch, paths
+from pep522_harness.core import apply, fetch, options, paths
 from pep522_harness.core.quilt import (DATE, ENCODING, Dep3, FileDiff, Patch, QuiltError,
                                         check_dep3, diff_files, file_mode, read_patch)
-from pep522_harness.core.versions import DEFAULT_VERSION, UnknownVersion, release
+from pep522_harness.core.versions import UnknownVersion, release
 
 FORMATS = ("quilt", "mbox", "diff")
 ADDED_NAME = "pep522-added-files.patch"
@@ -336,14 +336,12 @@ def export(version: str, fmt: str, out: Path | None = None, log=print) -> list[P
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s export --",
                                 description="Export the patch set for packagers.")
-    p.add_argument("--cpython", default=DEFAULT_VERSION, metavar="VERSION",
-                   help=f"CPython release (default {DEFAULT_VERSION})")
+    options.cpython(p)
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="folder to write (default build/out/export/cpython-V/FORMAT)")
     args = p.parse_args(argv)
     try:
-        release(args.cpython)
         written = export(args.cpython, args.format, args.out)
     except (ExportError, QuiltError, apply.ApplyError, fetch.FetchError,
             UnknownVersion) as exc:

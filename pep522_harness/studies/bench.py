@@ -42,11 +42,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pep522_harness.core import build, paths, tables, versions
+from pep522_harness.core import build, options, paths, tables
+from pep522_harness.core.versions import VARIANTS
 from pep522_harness.fake import modes
 
 PYPERF = "pyperf==2.10.0"
-VARIANTS = ("stock", "pep522")
 WAIT_DELAY = 1.0   # seconds the fake RNG stays not ready once someone waits
 
 
@@ -440,8 +440,7 @@ def instruction_table(version: str, out: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s bench --")
-    p.add_argument("--cpython", action="append", choices=list(versions.releases()),
-                   help=f"release (repeatable; default {versions.DEFAULT_VERSION})")
+    options.cpython(p, many=True)
     speed = p.add_mutually_exclusive_group()
     speed.add_argument("--fast", dest="level", action="store_const", const="fast",
                        help="a short run that checks the machinery (CI)")
@@ -455,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="output folder (default build/out/bench)")
     args = p.parse_args(argv)
     try:
-        for version in args.cpython or [versions.DEFAULT_VERSION]:
+        for version in args.cpython:
             md = measure(version, args.level or "default", args.out / version, args.only)
             print("\n" + md)
             print(f"written: {args.out / version}/"

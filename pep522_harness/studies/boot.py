@@ -4,9 +4,9 @@
                                   [--kernel PATH] [--accel auto|kvm|tcg]
                                   [--rng-ready] [--refresh] [--time-limit S]
 
-Boots Debian's stock kernel (``linux-image-amd64`` of the suite below, fetched
-with ``apt-get download`` through a private apt configuration and unpacked
-with ``dpkg-deb``, never installed) under QEMU on a CPU model without
+Boots Debian's stock kernel (``linux-image-amd64`` of the suite versions.toml
+names, fetched with ``apt-get download`` through a private apt configuration
+and unpacked with ``dpkg-deb``, never installed) under QEMU on a CPU model without
 RDRAND/RDSEED, with the kernel told to trust neither the CPU nor the boot
 loader for randomness. The initramfs holds the installed interpreter, busybox
 (``busybox-static``, fetched the same way), a static C probe and the /init
@@ -48,14 +48,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pep522_harness.core import build, initramfs, paths, tables
+from pep522_harness.core import build, initramfs, options, paths, tables, versions
 from pep522_harness.core.aptsource import AptError, PrivateApt
-from pep522_harness.core.versions import DEFAULT_VERSION, VARIANTS, UnknownVersion, releases
+from pep522_harness.fake.probes import WARNING_MARK
 
 RECIPE = "1"   # bump when the initramfs layout changes
 BOOTFILES = Path(__file__).with_name("bootfiles")
 
-DEBIAN_SUITE = "bookworm"
 KERNEL_META = "linux-image-amd64"     # metapackage: depends on the real image
 KERNEL_PREFIX = "linux-image-"
 BUSYBOX_PACKAGE = "busybox-static"
@@ -73,7 +72,6 @@ TIME_LIMIT = 240.0     # seconds a whole boot may take
 KVM_LIVENESS = 30.0    # seconds a KVM boot has to reach /init before TCG takes over
 
 MARK = "@@PEP522"
-WARNING_MARK = "random number generator is not ready"
 EAGAIN = 11
 
 
@@ -118,7 +116,8 @@ def boot_cache() -> Path:
 
 
 class Debian:
-    """Binary packages of DEBIAN_SUITE, fetched into the user cache."""
+    """Binary packages of the boot's Debian suite (versions.toml), fetched
+    into the user cache."""
 
     def __init__(self, log: Log = print) -> None:
         self.log = log
@@ -127,9 +126,9 @@ class Debian:
     @property
     def apt(self) -> PrivateApt:
         if self._apt is None:
-            self._apt = PrivateApt(boot_cache() / "apt", [DEBIAN_SUITE],
+            self._apt = PrivateApt(boot_cache() / "apt", [versions.boot_suite()],
                                    source=False, binary=True)
-            self.log(f"apt: updating the package lists of {DEBIAN_SUITE}")
+            self.log(f"apt: updating the package lists of {versions.boot_suite()}")
             self._apt.update()
         return self._apt
 
@@ -616,12 +615,11 @@ def describe(r: dict) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nox -s boot --", description=__doc__.split("\n")[0])
-    p.add_argument("--cpython", action="append", metavar="VERSION",
-                   help=f"CPython release (repeatable; default {DEFAULT_VERSION})")
-    p.add_argument("--variant", action="append", choices=VARIANTS,
-                   help="repeatable; default: both, one boot each")
+    options.cpython(p, many=True)
+    options.variant(p, many=True)
     p.add_argument("--kernel", type=Path, metavar="PATH",
-                   help=f"boot this vmlinuz instead of Debian {DEBIAN_SUITE}'s {KERNEL_META}")
+                   help=f"boot this vmlinuz instead of Debian {versions.boot_suite()}'s "
+                        f"{KERNEL_META}")
     p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                    help="auto: KVM if usable and it reaches /init in time, else TCG")
     p.add_argument("--rng-ready", action="store_true",
@@ -636,23 +634,17 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    versions_ = args.cpython or [DEFAULT_VERSION]
-    variants = args.variant or list(VARIANTS)
     started = time.monotonic()
     try:
-        for v in versions_:
-            if v not in releases():
-                raise UnknownVersion(f"CPython {v} is not supported "
-                                     f"(supported: {', '.join(releases())})")
         inputs = prepare(args.kernel, args.refresh)
         results = []
-        for version in versions_:
-            for variant in variants:
+        for version in args.cpython:
+            for variant in args.variant:
                 r = boot(version, variant, inputs, accel=args.accel,
                          rng_ready=args.rng_ready, time_limit=args.time_limit)
                 print(describe(r), flush=True)
                 results.append(r)
-    except (BootError, AptError, UnknownVersion, initramfs.InitramfsError,
+    except (BootError, AptError, initramfs.InitramfsError,
             build.BuildError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

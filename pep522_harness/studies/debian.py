@@ -30,9 +30,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pep522_harness.core import apply, build, fetch, paths, quilt, tables
+from pep522_harness.core import apply, build, fetch, options, paths, quilt, tables
 from pep522_harness.core.aptsource import AptError, PrivateApt
-from pep522_harness.core.versions import DEFAULT_VERSION, Release, UnknownVersion, release
+from pep522_harness.core.versions import Release, UnknownVersion, release
 from pep522_harness.fake import modes, probes
 from pep522_harness.patchset import export
 
@@ -450,8 +450,7 @@ def run(version: str, *, jobs: int | None = None, build_it: bool = True,
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s debian --",
                                 description="Our series on top of Debian's patches.")
-    p.add_argument("--cpython", default=DEFAULT_VERSION, metavar="VERSION",
-                   help=f"CPython release (default {DEFAULT_VERSION})")
+    options.cpython(p)
     p.add_argument("--no-build", action="store_true",
                    help="only apply the stack and report conflicts")
     p.add_argument("--jobs", type=int, help="make -j (default: all cores)")

@@ -10,8 +10,8 @@ import argparse
 import textwrap
 from dataclasses import dataclass
 
-from pep522_harness.core import build
-from pep522_harness.core.versions import DEFAULT_VERSION
+from pep522_harness.core import build, options
+from pep522_harness.core.versions import VARIANTS
 from pep522_harness.fake import modes
 
 URANDOM = ("import os\n"
@@ -50,10 +50,9 @@ def run_scene(python: str, scene: Scene) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s demo --")
-    p.add_argument("--cpython", default=DEFAULT_VERSION)
+    options.cpython(p)
     args = p.parse_args(argv)
-    pythons = {v: str(build.build(args.cpython, v, quiet=True))
-               for v in ("stock", "pep522")}
+    pythons = {v: str(build.build(args.cpython, v, quiet=True)) for v in VARIANTS}
     for scene in SCENES:
         print(f"\n== {scene.title}  (fakerng {scene.mode})")
         for variant, python in pythons.items():

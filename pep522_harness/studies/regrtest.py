@@ -22,8 +22,8 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pep522_harness.core import apply, build, paths, tables
-from pep522_harness.core.versions import DEFAULT_VERSION
+from pep522_harness.core import apply, build, options, paths, tables
+from pep522_harness.core.versions import VARIANTS
 from pep522_harness.fake import modes
 
 # The modules issue-level runs use: what PEP 522 touches, plus its neighbours.
@@ -360,10 +360,9 @@ def publish(data: dict, docs: Path | None = None, *,
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s regrtest --")
-    p.add_argument("--cpython", default=DEFAULT_VERSION)
-    p.add_argument("--mode", action="append", help="fake RNG mode (repeatable; "
-                   "default never-ready)")
-    p.add_argument("--variant", choices=("stock", "pep522", "both"), default="both")
+    options.cpython(p)
+    modes.option(p, default=["never-ready"])
+    options.variant(p, many=True)
     p.add_argument("--full", action="store_true", help="the whole suite")
     p.add_argument("-j", "--jobs", type=int, default=2)
     p.add_argument("--timeout", type=int, default=900, help="per test, seconds")
@@ -374,10 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("tests", nargs="*", help=f"default: {' '.join(FOCUS)} + ours")
     args = p.parse_args(argv)
     tests = args.tests or default_tests()
-    variants = ("stock", "pep522") if args.variant == "both" else (args.variant,)
     outcomes = []
-    for mode in args.mode or ["never-ready"]:
-        for variant in variants:
+    for mode in args.mode:
+        for variant in args.variant:
             print(f"regrtest: CPython {args.cpython} {variant}"
                   f"{f' ({args.sanitizer})' if args.sanitizer else ''} under {mode} ...",
                   flush=True)
@@ -395,6 +393,6 @@ def main(argv: list[str] | None = None) -> int:
     for mode, entry in data["modes"].items():
         print(f"{mode}: {len(entry['differ'])} tests differ between stock and pep522")
     print(f"report: {paths.OUT / name}.md (and .json)")
-    if args.full and args.variant == "both" and not args.sanitizer:
+    if args.full and set(args.variant) == set(VARIANTS) and not args.sanitizer:
         print(f"published: {publish(data, reread=args.from_logs)} (and .json)")
     return 0

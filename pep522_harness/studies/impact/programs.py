@@ -38,14 +38,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pep522_harness.core import build, paths, process, versions
+from pep522_harness.core import build, options, paths, process
+from pep522_harness.core.versions import VARIANTS
 from pep522_harness.core.tables import Cell
 from pep522_harness.fake import modes
 
 from . import table
 
-VARIANTS = ("stock", "pep522")
-MODES = ("never-ready", "ready-on-wait")
 DEFAULT_TIMEOUT = 180.0
 
 # The PEP's fallback snippet as printed ("Affected security sensitive
@@ -633,15 +632,13 @@ def publish(cells: dict[str, dict[str, Cell]], command: str, path: Path) -> Path
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s programs --")
-    p.add_argument("--cpython", action="append", choices=list(versions.releases()),
-                   help=f"default {versions.DEFAULT_VERSION}")
-    p.add_argument("--mode", action="append", help=f"default: {' '.join(MODES)}")
+    options.cpython(p, many=True)
+    modes.option(p, default=modes.NOT_READY)
     p.add_argument("--only", action="append", metavar="NAME",
                    help="one program (repeatable): " + ", ".join(x.name for x in PROGRAMS))
     p.add_argument("--no-docs", action="store_true", help="record into build/out/impact.json (a copy of docs/impact.json), not docs/")
     args = p.parse_args(argv)
-    cells = run(args.cpython or [versions.DEFAULT_VERSION], args.mode or list(MODES),
-                args.only)
+    cells = run(args.cpython, args.mode, args.only)
     given = list(sys.argv[1:] if argv is None else argv)
     command = "nox -s programs" + (" -- " + shlex.join(given) if given else "")
     md = publish(cells, command, table.store(docs=not args.no_docs))

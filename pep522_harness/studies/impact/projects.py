@@ -37,14 +37,13 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pep522_harness.core import build, paths, process, versions
+from pep522_harness.core import build, options, paths, process
+from pep522_harness.core.versions import VARIANTS
 from pep522_harness.core.tables import Cell
 from pep522_harness.fake import modes
 
 from . import programs, table
 
-MODES = ("never-ready", "ready-on-wait")
-VARIANTS = ("stock", "pep522")
 
 
 @dataclass(frozen=True)
@@ -390,16 +389,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s impact --")
     p.add_argument("--project", action="append", required=True, metavar="PATH|NAME",
                    help=f"a project folder, or one of: {', '.join(PROJECTS)}")
-    p.add_argument("--cpython", default=versions.DEFAULT_VERSION,
-                   choices=list(versions.releases()))
-    p.add_argument("--mode", action="append", help=f"default: {' '.join(MODES)}")
+    options.cpython(p)
+    modes.option(p, default=modes.NOT_READY)
     p.add_argument("--no-docs", action="store_true", help="record into build/out/impact.json (a copy of docs/impact.json), not docs/")
     args = p.parse_args(argv)
     command = "nox -s impact -- " + shlex.join(sys.argv[1:] if argv is None else argv)
     path = table.store(docs=not args.no_docs)
     try:
         for name in args.project:
-            result = run_project(name, args.cpython, args.mode or list(MODES))
+            result = run_project(name, args.cpython, args.mode)
             project = result["project"]
             table.record(project.name, "project", f"{project.name} {project.version}: "
                          f"pytest {' '.join(project.tests)}", result["cells"], command,

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pep522_harness.core import paths, tables, versions
+from pep522_harness.core.versions import VARIANTS
+from pep522_harness.fake import modes
 
 # The table's store, committed beside its Markdown.
 JSON = paths.REPO / "docs" / "impact.json"
-MODES = ("never-ready", "ready-on-wait")
-VARIANTS = ("stock", "pep522")
 
 LEGEND = """\
 Cells: **works**: did its job without waiting; **raises at F:L**: failed with
@@ -77,12 +77,16 @@ def row_order(data: dict, programs: Sequence[str]) -> list[str]:
         programs.index(n) if n in programs else 0, n))
 
 
+def _index(order: Sequence[str], name: str) -> int:
+    return order.index(name) if name in order else len(order)
+
+
 def markdown(data: dict, order: Sequence[str]) -> str:
     """The table, one section per release (the default release first)."""
     lines: list[str] = []
     columns = sorted({c for r in data["rows"].values() for c in r["cells"]},
                      key=lambda c: (c.split()[0] != versions.DEFAULT_VERSION, c.split()[0],
-                                    MODES.index(c.split()[2]) if c.split()[2] in MODES else 9,
+                                    _index(modes.NOT_READY, c.split()[2]),
                                     VARIANTS.index(c.split()[1])))
     for version in dict.fromkeys(c.split()[0] for c in columns):
         cols = [c for c in columns if c.split()[0] == version]
