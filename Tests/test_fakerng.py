@@ -551,6 +551,17 @@ def test_missing_command_exits_127():
     assert "cannot run no-such-command-fakerng" in proc.stderr
 
 
+def test_the_documented_command_line(probe_file):
+    """``python -m pep522_harness fakerng MODE -- COMMAND``, from the checkout."""
+    proc = subprocess.run([PY, "-m", "pep522_harness", "fakerng", "never-ready", "--",
+                           PY, str(probe_file), "nonblock"], cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert answers(records(proc)) == ["EAGAIN"]
+    usage = subprocess.run([PY, "-m", "pep522_harness"], cwd=REPO, capture_output=True,
+                           text=True, timeout=60)
+    assert usage.returncode == 2 and "  fakerng  " in usage.stderr
+
+
 # -- pure parts ------------------------------------------------------------------
 
 def test_decide():

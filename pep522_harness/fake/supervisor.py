@@ -26,6 +26,7 @@ import json
 import math
 import os
 import platform
+import resource
 import select
 import signal
 import struct
@@ -382,9 +383,8 @@ def exit_like(status: int) -> int:
     if os.WIFSIGNALED(status):
         signo = os.WTERMSIG(status)
         try:
-            import resource
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        except (ImportError, ValueError, OSError):
+        except (ValueError, OSError):
             pass
         if signo not in (signal.SIGKILL, signal.SIGSTOP):
             signal.signal(signo, signal.SIG_DFL)
