@@ -20,16 +20,16 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from . import fetch, options, paths, quilt
+from .errors import HarnessError
 from .fetch import Fetched
-from .versions import UnknownVersion, release
+from .versions import release
 
 
-class ApplyError(RuntimeError):
+class ApplyError(HarnessError):
     pass
 
 
@@ -204,19 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="fresh tree to create (default build/tree/.../src)")
     args = p.parse_args(argv)
-    try:
-        rel = release(args.cpython)
-        got = fetch.fetch(rel, tarball=args.tarball, source=args.source)
-        if args.out:
-            if args.out.exists():
-                raise ApplyError(f"--out {args.out} exists; give a new folder")
-            make_tree(got, args.variant, args.out)
-            print(args.out)
-            return 0
-        src = paths.tree_dir(rel.version, args.variant) / "src"
-        changed = prepare(got, args.variant, src)
-    except (fetch.FetchError, quilt.QuiltError, ApplyError, UnknownVersion) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    rel = release(args.cpython)
+    got = fetch.fetch(rel, tarball=args.tarball, source=args.source)
+    if args.out:
+        if args.out.exists():
+            raise ApplyError(f"--out {args.out} exists; give a new folder")
+        make_tree(got, args.variant, args.out)
+        print(args.out)
+        return 0
+    src = paths.tree_dir(rel.version, args.variant) / "src"
+    changed = prepare(got, args.variant, src)
     print(f"{src} ({changed} files changed)")
     return 0

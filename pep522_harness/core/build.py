@@ -20,13 +20,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import apply, fetch, options, paths, quilt
-from .versions import VARIANTS, Release, UnknownVersion, release
+from . import apply, fetch, options, paths
+from .errors import HarnessError
+from .versions import VARIANTS, Release, release
 
 RECIPE = "3"   # bump when the way of building changes
 STAMP = ".pep522-build.json"
@@ -44,7 +44,7 @@ SANITIZER_ENV = {"address": {"ASAN_OPTIONS": "detect_leaks=0:"
 KEEP_CACHED = 2   # finished builds kept per name in the user's cache
 
 
-class BuildError(RuntimeError):
+class BuildError(HarnessError):
     pass
 
 
@@ -350,12 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sanitizer", choices=sorted(SANITIZERS))
     p.add_argument("--jobs", type=int, help="make -j (default: all cores)")
     args = p.parse_args(argv)
-    try:
-        python = build(args.cpython, args.variant, sanitizer=args.sanitizer,
-                       tarball=args.tarball, source=args.source, jobs=args.jobs)
-    except (fetch.FetchError, quilt.QuiltError, apply.ApplyError, BuildError,
-            UnknownVersion) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    python = build(args.cpython, args.variant, sanitizer=args.sanitizer,
+                   tarball=args.tarball, source=args.source, jobs=args.jobs)
     print(python)
     return 0

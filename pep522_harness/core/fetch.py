@@ -14,7 +14,6 @@ import argparse
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -23,12 +22,13 @@ from pathlib import Path
 
 from . import options, paths
 from .aptsource import AptError, PrivateApt
-from .versions import Release, UnknownVersion, release
+from .errors import HarnessError
+from .versions import Release, release
 
 PYTHON_ORG_TIMEOUT = float(os.environ.get("PEP522_DOWNLOAD_TIMEOUT", "15"))
 
 
-class FetchError(RuntimeError):
+class FetchError(HarnessError):
     pass
 
 
@@ -191,10 +191,6 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s fetch --")
     source_options(p)
     args = p.parse_args(argv)
-    try:
-        got = fetch(release(args.cpython), tarball=args.tarball, source=args.source)
-    except (FetchError, UnknownVersion) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    got = fetch(release(args.cpython), tarball=args.tarball, source=args.source)
     print(f"{got.path or got.source_dir} ({got.origin})")
     return 0

@@ -14,13 +14,15 @@ import subprocess
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .errors import HarnessError
+
 REQUIRED = ("Description", "Author", "Origin", "Forwarded", "Last-Update")
 ALIASES = {"subject": "Description", "from": "Author"}
 # Text files only: bytes that are not UTF-8 pass through unchanged.
 ENCODING = {"encoding": "utf-8", "errors": "surrogateescape"}
 
 
-class QuiltError(RuntimeError):
+class QuiltError(HarnessError):
     pass
 
 

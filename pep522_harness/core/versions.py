@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from .errors import HarnessError
+
 DEFAULT_VERSION = "3.13.5"
 VARIANTS = ("stock", "pep522")        # the baseline first, then the patched
 
@@ -31,7 +33,7 @@ class Release:
         return ".".join(self.version.split(".")[:2])
 
 
-class UnknownVersion(LookupError):
+class UnknownVersion(HarnessError, LookupError):
     pass
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO
 
 from pep522_harness.core import options, paths, process
+from pep522_harness.core.errors import HarnessError
 
 from .supervisor import GRND_INSECURE, GRND_NONBLOCK
 
@@ -66,7 +67,7 @@ EVERY = tuple(name for name, kind in MODES.items() if not kind.argument.startswi
 NOT_READY = ("never-ready", "ready-on-wait")
 
 
-class Refusal(Exception):
+class Refusal(HarnessError):
     """The RNG cannot be faked (or watched) faithfully here; the message says why."""
 
 
@@ -132,7 +133,8 @@ def syntax() -> str:
 def describe() -> str:
     """The mode table, one mode a line (the launcher's --help)."""
     width = max(len(name + kind.argument) for name, kind in MODES.items())
-    return "\n".join(textwrap.fill(kind.answers, 78, initial_indent=f"    {name + kind.argument:{width}}  ",
+    return "\n".join(textwrap.fill(kind.answers, 78,
+                                   initial_indent=f"    {name + kind.argument:{width}}  ",
                                    subsequent_indent=" " * (width + 6))
                      for name, kind in MODES.items())
 

@@ -30,16 +30,16 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 from pep522_harness.core import apply, fetch, options, paths
-from pep522_harness.core.quilt import (DATE, ENCODING, Dep3, FileDiff, Patch, QuiltError,
-                                        check_dep3, diff_files, file_mode, read_patch)
-from pep522_harness.core.versions import UnknownVersion, release
+from pep522_harness.core.errors import HarnessError
+from pep522_harness.core.quilt import (DATE, ENCODING, Dep3, FileDiff, Patch, check_dep3,
+                                       diff_files, file_mode, read_patch)
+from pep522_harness.core.versions import release
 
 FORMATS = ("quilt", "mbox", "diff")
 ADDED_NAME = "pep522-added-files.patch"
@@ -52,7 +52,7 @@ PROJECT_WHY = (
 )
 
 
-class ExportError(RuntimeError):
+class ExportError(HarnessError):
     pass
 
 
@@ -341,12 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="folder to write (default build/out/export/cpython-V/FORMAT)")
     args = p.parse_args(argv)
-    try:
-        written = export(args.cpython, args.format, args.out)
-    except (ExportError, QuiltError, apply.ApplyError, fetch.FetchError,
-            UnknownVersion) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    written = export(args.cpython, args.format, args.out)
     for path in written:
         print(path)
     return 0

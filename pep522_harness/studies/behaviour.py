@@ -13,9 +13,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pep522_harness.core import build, options, paths, tables
-from pep522_harness.core.versions import VARIANTS
 from pep522_harness.core.tables import Cell
+from pep522_harness.core.versions import VARIANTS
 from pep522_harness.fake import modes, probes
+
 
 def collect(versions_: list[str], modes_: list[str]) -> dict:
     table: dict = {"rows": list(probes.ROWS), "columns": []}

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from pep522_harness.core import build, options, paths, tables
+from pep522_harness.core.errors import HarnessError
 from pep522_harness.core.versions import VARIANTS
 from pep522_harness.fake import modes
 
@@ -118,7 +119,7 @@ print(json.dumps({"call": call, "t_call": t0, "t_return": t1, "cpu": c1 - c0}))
 """
 
 
-class BenchError(RuntimeError):
+class BenchError(HarnessError):
     pass
 
 
@@ -453,15 +454,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=paths.OUT / "bench",
                    help="output folder (default build/out/bench)")
     args = p.parse_args(argv)
-    try:
-        for version in args.cpython:
-            md = measure(version, args.level or "default", args.out / version, args.only)
-            print("\n" + md)
-            print(f"written: {args.out / version}/"
-                  "{stock,pep522}.json, compare.txt, wake.json, ratios.md")
-            if args.instructions:
-                print("\n" + instruction_table(version, args.out / version))
-    except (BenchError, build.BuildError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    for version in args.cpython:
+        md = measure(version, args.level or "default", args.out / version, args.only)
+        print("\n" + md)
+        print(f"written: {args.out / version}/"
+              "{stock,pep522}.json, compare.txt, wake.json, ratios.md")
+        if args.instructions:
+            print("\n" + instruction_table(version, args.out / version))
     return 0

@@ -41,7 +41,6 @@ import re
 import selectors
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -49,7 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pep522_harness.core import build, initramfs, options, paths, tables, versions
-from pep522_harness.core.aptsource import AptError, PrivateApt
+from pep522_harness.core.aptsource import PrivateApt
+from pep522_harness.core.errors import HarnessError
 from pep522_harness.fake.probes import WARNING_MARK
 
 RECIPE = "1"   # bump when the initramfs layout changes
@@ -78,7 +78,7 @@ EAGAIN = 11
 Log = Callable[[str], None]
 
 
-class BootError(RuntimeError):
+class BootError(HarnessError):
     pass
 
 
@@ -134,15 +134,10 @@ class Debian:
 
     def depends(self, package: str, prefix: str) -> str:
         """The dependency of ``package`` whose name starts with ``prefix``."""
-        env = dict(os.environ, APT_CONFIG=str(self.apt.root / "apt.conf"), LC_ALL="C")
-        proc = subprocess.run(["apt-cache", "depends", package], env=env,
-                              capture_output=True, text=True)
-        for line in proc.stdout.splitlines():
-            kind, _, name = line.strip().partition(": ")
-            if kind == "Depends" and name.startswith(prefix):
-                return name
-        raise BootError(f"apt-cache depends {package}: no {prefix}* dependency\n"
-                        f"{proc.stdout}{proc.stderr}")
+        found = [name for name in self.apt.depends(package) if name.startswith(prefix)]
+        if not found:
+            raise BootError(f"apt-cache depends {package}: no {prefix}* dependency")
+        return found[0]
 
     def unpacked(self, kind: str, package: str, member: str, refresh: bool) -> Path:
         """One file (glob ``member``) of ``package``, unpacked with dpkg-deb.
@@ -635,19 +630,14 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     started = time.monotonic()
-    try:
-        inputs = prepare(args.kernel, args.refresh)
-        results = []
-        for version in args.cpython:
-            for variant in args.variant:
-                r = boot(version, variant, inputs, accel=args.accel,
-                         rng_ready=args.rng_ready, time_limit=args.time_limit)
-                print(describe(r), flush=True)
-                results.append(r)
-    except (BootError, AptError, initramfs.InitramfsError,
-            build.BuildError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    inputs = prepare(args.kernel, args.refresh)
+    results = []
+    for version in args.cpython:
+        for variant in args.variant:
+            r = boot(version, variant, inputs, accel=args.accel,
+                     rng_ready=args.rng_ready, time_limit=args.time_limit)
+            print(describe(r), flush=True)
+            results.append(r)
     total = time.monotonic() - started
     print(f"boot: {len(results)} boot(s) in {total:.1f} s wall; results: "
           + ", ".join(out_path(r["version"], r["variant"], args.rng_ready, ".json").name

@@ -25,14 +25,14 @@ import hashlib
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pep522_harness.core import apply, build, fetch, options, paths, quilt, tables
 from pep522_harness.core.aptsource import AptError, PrivateApt
-from pep522_harness.core.versions import Release, UnknownVersion, release
+from pep522_harness.core.errors import HarnessError
+from pep522_harness.core.versions import Release, release
 from pep522_harness.fake import modes, probes
 from pep522_harness.patchset import export
 
@@ -40,7 +40,7 @@ OURS = "pep522"           # our folder in debian/patches/
 RECIPE = "1"              # bump when the way of preparing the tree changes
 
 
-class DebianError(RuntimeError):
+class DebianError(HarnessError):
     pass
 
 
@@ -165,7 +165,8 @@ def unpack(source: SourcePackage, dest: Path) -> None:
 # The stack
 
 
-def append_ours(tree: Path, files: dict[str, bytes], version: str) -> list[quilt.SeriesEntry]:
+def append_ours(tree: Path, files: dict[str, bytes],
+                version: str) -> list[quilt.SeriesEntry]:
     """Put the quilt export in debian/patches/pep522/ and list it after
     Debian's own patches; returns our entries."""
     pdir = tree / "debian" / "patches"
@@ -455,9 +456,4 @@ def main(argv: list[str] | None = None) -> int:
                    help="only apply the stack and report conflicts")
     p.add_argument("--jobs", type=int, help="make -j (default: all cores)")
     args = p.parse_args(argv)
-    try:
-        return run(args.cpython, jobs=args.jobs, build_it=not args.no_build)
-    except (DebianError, export.ExportError, quilt.QuiltError, apply.ApplyError,
-            fetch.FetchError, build.BuildError, UnknownVersion) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return run(args.cpython, jobs=args.jobs, build_it=not args.no_build)

@@ -39,8 +39,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pep522_harness.core import build, options, paths, process
-from pep522_harness.core.versions import VARIANTS
 from pep522_harness.core.tables import Cell
+from pep522_harness.core.versions import VARIANTS
 from pep522_harness.fake import modes
 
 from . import table

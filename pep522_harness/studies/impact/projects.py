@@ -38,12 +38,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pep522_harness.core import build, options, paths, process
-from pep522_harness.core.versions import VARIANTS
+from pep522_harness.core.errors import HarnessError
 from pep522_harness.core.tables import Cell
+from pep522_harness.core.versions import VARIANTS
 from pep522_harness.fake import modes
 
 from . import programs, table
-
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ WORK = paths.BUILD / "impact"
 TOX_INI = "tox-pep522.ini"
 
 
-class ImpactError(RuntimeError):
+class ImpactError(HarnessError):
     pass
 
 
@@ -395,16 +395,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     command = "nox -s impact -- " + shlex.join(sys.argv[1:] if argv is None else argv)
     path = table.store(docs=not args.no_docs)
-    try:
-        for name in args.project:
-            result = run_project(name, args.cpython, args.mode)
-            project = result["project"]
-            table.record(project.name, "project", f"{project.name} {project.version}: "
-                         f"pytest {' '.join(project.tests)}", result["cells"], command,
-                         result["details"], why=project.why, path=path)
-    except ImpactError as exc:
-        print(f"impact: {exc}", file=sys.stderr)
-        return 1
+    for name in args.project:
+        result = run_project(name, args.cpython, args.mode)
+        project = result["project"]
+        table.record(project.name, "project", f"{project.name} {project.version}: "
+                     f"pytest {' '.join(project.tests)}", result["cells"], command,
+                     result["details"], why=project.why, path=path)
     md = table.write(path, programs.ROWS)
     print(f"impact table: {md} (and .json)")
     return 0
