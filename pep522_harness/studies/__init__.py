@@ -1,7 +1,9 @@
-"""Studies: what stock and patched interpreters do, each study a module (or,
-for impact, a package) with its own command.
+"""Studies: what stock and patched interpreters do, each study a module (the
+impact study a package) with its own command.
 
-behaviour, impact (real programs and other projects' tests), regrtest, bench,
-boot, debian, demo.  A study may use patchset, fake and core; a study never
-imports another study.
+behaviour (the behaviour table), impact (real programs and other projects'
+tests, one table), regrtest (CPython's own suite), bench (pyperf and the
+wake-up), boot (a real kernel, bootfiles/), debian (Debian's stack and ours),
+demo.  A study uses patchset, fake and core, and never imports another
+study: what two studies share lives in a lower layer.
 """

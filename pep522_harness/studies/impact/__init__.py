@@ -1,4 +1,4 @@
 """The impact study: real programs (programs.py) and other projects' test
 suites (projects.py), stock against patched under a fake RNG, in one table
-(docs/impact.md and .json).
+(table.py: docs/impact.json and its Markdown twin, docs/impact.md).
 """
