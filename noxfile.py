@@ -11,25 +11,25 @@ the harness package ``pep522_harness``, where the logic lives.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import nox
+
+# The harness is imported from this checkout, as pip's noxfile imports its
+# own tools: nox puts nothing on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pep522_harness.core.versions import VARIANTS, releases  # noqa: E402
 
 nox.options.sessions = ["build", "demo"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_external_run = False
 
-SUPPORTED = ("3.13.5", "3.11.2")
+SUPPORTED = tuple(releases())          # versions.toml, one row each
 
 
 def _harness(session: nox.Session, command: str, *args: str) -> None:
     """Run ``python -m pep522_harness COMMAND`` with nox's own interpreter."""
     session.run(sys.executable, "-m", "pep522_harness", command, *args,
-                external=True)
-
-
-def _module(session: nox.Session, module: str) -> None:
-    """Run ``python -m pep522_harness.MODULE`` with the session's arguments."""
-    session.run(sys.executable, "-m", f"pep522_harness.{module}", *session.posargs,
                 external=True)
 
 
@@ -56,7 +56,7 @@ def test(session: nox.Session) -> None:
     """The harness's test suite, with the interpreters it checks built first."""
     session.install("pytest")
     for version in SUPPORTED:
-        for variant in ("stock", "pep522"):
+        for variant in VARIANTS:
             _harness(session, "build", "--cpython", version, "--variant", variant)
     session.run("pytest", "Tests", *session.posargs)
 
@@ -64,26 +64,26 @@ def test(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def demo(session: nox.Session) -> None:
     """Stock beside patched under a faked not-ready RNG (--cpython V)."""
-    _module(session, "demo")
+    _harness(session, "demo", *session.posargs)
 
 
 @nox.session(venv_backend="none")
 def regrtest(session: nox.Session) -> None:
     """CPython's tests under a fake RNG mode: --cpython V --mode M [--full] [TEST ...]."""
-    _module(session, "regrtest")
+    _harness(session, "regrtest", *session.posargs)
 
 
 @nox.session(venv_backend="none")
 def boot(session: nox.Session) -> None:
     """Boot a real kernel whose RNG is not ready, the interpreter in its initramfs
     (--cpython V, --variant pep522|stock, --kernel PATH, --rng-ready)."""
-    _module(session, "boot")
+    _harness(session, "boot", *session.posargs)
 
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
     """pyperf, patched against stock: [--cpython V ...] [--fast | --rigorous]."""
-    _module(session, "bench")
+    _harness(session, "bench", *session.posargs)
 
 
 @nox.session(venv_backend="none")
@@ -91,7 +91,7 @@ def fakerng(session: nox.Session) -> None:
     """Run a command with the kernel RNG faked: -- MODE -- COMMAND [ARGS...]."""
     if not session.posargs:
         session.error("Usage: nox -s fakerng -- MODE -- COMMAND [ARGS...]")
-    _module(session, "fakerng")
+    _harness(session, "fakerng", *session.posargs)
 
 
 @nox.session(venv_backend="none")
@@ -100,20 +100,20 @@ def export(session: nox.Session) -> None:
     if not any(a.split("=")[0] == "--format" for a in session.posargs):
         session.error("Usage: nox -s export -- [--cpython V] --format quilt|mbox|diff "
                       "[--out DIR]")
-    _module(session, "export")
+    _harness(session, "export", *session.posargs)
 
 
 @nox.session(venv_backend="none")
 def debian(session: nox.Session) -> None:
     """Our series after Debian's own patches, built and checked: [--cpython V] [--no-build]."""
-    _module(session, "debian")
+    _harness(session, "debian", *session.posargs)
 
 
 @nox.session(venv_backend="none")
 def programs(session: nox.Session) -> None:
     """Real programs, stock vs patched, under never-ready and ready-on-wait:
     [--cpython V ...] [--mode M ...] [--only NAME ...]."""
-    _module(session, "programs")
+    _harness(session, "programs", *session.posargs)
 
 
 @nox.session
@@ -123,4 +123,4 @@ def impact(session: nox.Session) -> None:
     if "--project" not in " ".join(session.posargs):
         session.error("Usage: nox -s impact -- --project PATH|NAME [--cpython V] [--mode M]")
     session.install("tox")
-    session.run("python", "-m", "pep522_harness.impact", *session.posargs)
+    session.run("python", "-m", "pep522_harness", "impact", *session.posargs)

@@ -1,32 +1,22 @@
-"""Shared fixtures: built interpreters (built on demand, cached by inputs)."""
+"""Shared fixtures: verified release tarballs, a private cache, diffs as authors make them."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from pep522_harness import build, fetch, versions  # noqa: E402
-
-SUPPORTED = tuple(versions.releases())
-
-
-def built(version: str, variant: str) -> Path:
-    """The interpreter, built now if its inputs changed (a no-op otherwise)."""
-    return build.build(version, variant, quiet=True)
+from pep522_harness.core import fetch, versions
 
 
 @pytest.fixture(scope="session")
 def pristine_tarball() -> dict[str, Path]:
     """Verified tarballs of every supported release (fetched once)."""
     return {v: fetch.fetch(versions.release(v), log=lambda _m: None).path
-            for v in SUPPORTED}
+            for v in versions.releases()}
 
 
 @pytest.fixture
@@ -37,9 +27,7 @@ def isolated_cache(tmp_path, monkeypatch) -> Path:
     return cache
 
 
-def unified_diff(rel: str, before: str, after: str, work: Path) -> str:
-    """A -p1 unified diff of ``rel`` from ``before`` to ``after``, made with
-    diff(1) in ``work`` as a patch author would."""
+def _unified_diff(rel: str, before: str, after: str, work: Path) -> str:
     for side, content in (("a", before), ("b", after)):
         (work / side / rel).parent.mkdir(parents=True, exist_ok=True)
         (work / side / rel).write_text(content)
@@ -48,3 +36,11 @@ def unified_diff(rel: str, before: str, after: str, work: Path) -> str:
     shutil.rmtree(work / "a")
     shutil.rmtree(work / "b")
     return out
+
+
+@pytest.fixture(scope="session")
+def unified_diff() -> Callable[[str, str, str, Path], str]:
+    """``unified_diff(rel, before, after, work)``: a -p1 unified diff of
+    ``rel`` from ``before`` to ``after``, made with diff(1) in ``work`` as a
+    patch author would."""
+    return _unified_diff

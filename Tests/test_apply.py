@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import unified_diff
-from pep522_harness import apply, fetch, paths, versions
+from pep522_harness.core import apply, fetch, paths, quilt, versions
 
 SUPPORTED = tuple(versions.releases())
 
@@ -24,7 +23,7 @@ def pristine(tmp_path_factory, pristine_tarball) -> dict[str, Path]:
     return trees
 
 
-def _diff(tree: Path, rel: str, old: str, new: str, work: Path) -> str:
+def _diff(unified_diff, tree: Path, rel: str, old: str, new: str, work: Path) -> str:
     """A -p1 patch of ``rel`` replacing ``old`` by ``new``."""
     text = (tree / rel).read_text()
     assert old in text
@@ -43,10 +42,11 @@ def test_the_series_applies_with_zero_fuzz(version, pristine, tmp_path):
         assert (tree / rel).read_bytes() == (paths.REPO / rel).read_bytes()
 
 
-def test_drifted_context_is_refused_naming_patch_and_hunk(pristine, tmp_path):
+def test_drifted_context_is_refused_naming_patch_and_hunk(pristine, tmp_path,
+                                                          unified_diff):
     tree = tmp_path / "tree"
     subprocess.run(["cp", "-a", str(pristine["3.13.5"]), str(tree)], check=True)
-    patch = _diff(pristine["3.13.5"], "Lib/secrets.py",
+    patch = _diff(unified_diff, pristine["3.13.5"], "Lib/secrets.py",
                   "DEFAULT_ENTROPY = 32", "DEFAULT_ENTROPY = 64", tmp_path)
     # Move one context line of the target, as a new upstream release would.
     target = tree / "Lib/secrets.py"
@@ -54,7 +54,7 @@ def test_drifted_context_is_refused_naming_patch_and_hunk(pristine, tmp_path):
         "def token_bytes", "def token_bytes_renamed", 1).replace(
         "from random import SystemRandom", "from random import SystemRandom  # drift", 1))
     (tmp_path / "drift.patch").write_text(patch)
-    entry = apply.SeriesEntry("drift.patch", tmp_path / "drift.patch")
+    entry = quilt.SeriesEntry("drift.patch", tmp_path / "drift.patch")
     with pytest.raises(apply.ApplyError) as info:
         apply.apply_patch(entry, tree)
     msg = str(info.value)
@@ -64,13 +64,13 @@ def test_drifted_context_is_refused_naming_patch_and_hunk(pristine, tmp_path):
     assert "DEFAULT_ENTROPY = 32" in target.read_text()
 
 
-def test_same_patch_applies_when_context_is_intact(pristine, tmp_path):
+def test_same_patch_applies_when_context_is_intact(pristine, tmp_path, unified_diff):
     tree = tmp_path / "tree"
     subprocess.run(["cp", "-a", str(pristine["3.13.5"]), str(tree)], check=True)
-    patch = _diff(pristine["3.13.5"], "Lib/secrets.py",
+    patch = _diff(unified_diff, pristine["3.13.5"], "Lib/secrets.py",
                   "DEFAULT_ENTROPY = 32", "DEFAULT_ENTROPY = 64", tmp_path)
     (tmp_path / "ok.patch").write_text(patch)
-    apply.apply_patch(apply.SeriesEntry("ok.patch", tmp_path / "ok.patch"), tree)
+    apply.apply_patch(quilt.SeriesEntry("ok.patch", tmp_path / "ok.patch"), tree)
     assert "DEFAULT_ENTROPY = 64" in (tree / "Lib/secrets.py").read_text()
 
 

@@ -8,24 +8,24 @@ expected difference or sameness on it.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from conftest import REPO, SUPPORTED, built
-from pep522_harness import behaviour, regrtest
+from pep522_harness.core import build, versions
+from pep522_harness.fake import modes, probes
+from pep522_harness.studies import behaviour, regrtest
+
+SUPPORTED = list(versions.releases())
 
 REGRTEST_MODES = ("never-ready", "enosys", "ready-on-wait")
 
 
 @pytest.fixture(scope="session")
 def table():
-    data = behaviour.collect(list(SUPPORTED), list(behaviour.MODES))
+    data = behaviour.collect(list(SUPPORTED), list(modes.EVERY))
     outcomes = [regrtest.run(v, variant, mode, regrtest.default_tests(), jobs=2,
                              timeout=600, rerun=False)
                 for v in SUPPORTED for mode in REGRTEST_MODES
-                for variant in behaviour.VARIANTS]
+                for variant in versions.VARIANTS]
     behaviour.add_regrtest(data, outcomes)
     path = behaviour.write(data)
     print(f"\nbehaviour table: {path}")
@@ -38,7 +38,7 @@ def text(table, version, mode, variant, row):
 
 @pytest.mark.parametrize("version", SUPPORTED)
 def test_ready_rng_changes_nothing_but_the_new_function(table, version):
-    for row in behaviour.ROWS:
+    for row in probes.ROWS:
         stock = text(table, version, "ready", "stock", row)
         patched = text(table, version, "ready", "pep522", row)
         if row == "wait_for_system_rng":
@@ -58,7 +58,7 @@ def test_never_ready_urandom_raises_instead_of_returning(table, version):
 @pytest.mark.parametrize("version", SUPPORTED)
 @pytest.mark.parametrize("mode", ["never-ready", "ready-on-wait"])
 def test_secrets_never_raises(table, version, mode):
-    for variant in behaviour.VARIANTS:
+    for variant in versions.VARIANTS:
         assert text(table, version, mode, variant, "secrets").startswith("ok")
     assert text(table, version, mode, "pep522", "wait_for_system_rng").startswith("ok")
 
@@ -67,28 +67,28 @@ def test_secrets_never_raises(table, version, mode):
 def test_start_up_warns_and_never_reads_dev_urandom(table, version):
     assert text(table, version, "never-ready", "stock", "start-up warning") == "silent"
     patched = behaviour.cell(table, version, "never-ready", "pep522", "start-up warning")
-    assert patched["text"] == "warns" and patched["lines"] == 1
+    assert patched["text"] == "warns" and patched["extra"]["lines"] == 1
     stock_opens = behaviour.cell(table, version, "never-ready", "stock", "/dev/urandom opens")
     patched_opens = behaviour.cell(table, version, "never-ready", "pep522", "/dev/urandom opens")
-    assert stock_opens["count"] >= 1
-    assert patched_opens["count"] == 0
+    assert stock_opens["extra"]["count"] >= 1
+    assert patched_opens["extra"]["count"] == 0
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
 @pytest.mark.parametrize("mode", ["never-ready", "ready-on-wait", "enosys", "eperm"])
 def test_random_seeds_silently(table, version, mode):
-    for variant in behaviour.VARIANTS:
+    for variant in versions.VARIANTS:
         assert text(table, version, mode, variant, "random seeding") == "ok"
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
 def test_ready_on_wait_stock_blocks_patched_raises_then_waits(table, version):
     stock = behaviour.cell(table, version, "ready-on-wait", "stock", "os.urandom")
-    assert stock["kind"] == "ok" and stock["s"] >= 0.05      # held until ready
+    assert stock["kind"] == "ok" and stock["waited"] >= 0.05      # held until ready
     patched = behaviour.cell(table, version, "ready-on-wait", "pep522", "os.urandom")
-    assert patched["text"] == "raises EAGAIN" and patched["s"] < 0.05
+    assert patched["text"] == "raises EAGAIN" and patched["waited"] < 0.05
     waited = behaviour.cell(table, version, "ready-on-wait", "pep522", "wait_for_system_rng")
-    assert waited["kind"] == "ok" and waited["s"] >= 0.05
+    assert waited["kind"] == "ok" and waited["waited"] >= 0.05
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
@@ -99,15 +99,15 @@ def test_without_getrandom_both_fall_back_to_dev_urandom(table, version, mode):
             text(table, version, mode, "pep522", row), row
     assert text(table, version, mode, "pep522", "os.urandom") == "ok"
     assert text(table, version, mode, "pep522", "start-up warning") == "silent"
-    for variant in behaviour.VARIANTS:
-        assert behaviour.cell(table, version, mode, variant, "/dev/urandom opens")["count"] >= 1
+    for variant in versions.VARIANTS:
+        assert behaviour.cell(table, version, mode, variant, "/dev/urandom opens")["extra"]["count"] >= 1
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
 @pytest.mark.parametrize("mode", REGRTEST_MODES)
 def test_no_new_regrtest_failures(table, version, mode):
-    stock = set(behaviour.cell(table, version, mode, "stock", "regrtest failures")["failed"])
-    patched = set(behaviour.cell(table, version, mode, "pep522", "regrtest failures")["failed"])
+    stock = set(behaviour.cell(table, version, mode, "stock", "regrtest failures")["extra"]["failed"])
+    patched = set(behaviour.cell(table, version, mode, "pep522", "regrtest failures")["extra"]["failed"])
     assert patched <= stock, f"new failures with the patch set: {sorted(patched - stock)}"
     ours = set(regrtest.added_test_modules())
     assert ours and not ours & patched, f"our own tests fail under {mode}"
@@ -140,11 +140,10 @@ print(sum(start < t < end for t in ticks), end - start)
 @pytest.mark.parametrize("version", SUPPORTED)
 def test_waiting_for_the_rng_lets_other_threads_run(version):
     ticks = {}
-    for variant in behaviour.VARIANTS:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pep522_harness.fakerng", "ready-on-wait=0.3", "--",
-             str(built(version, variant)), "-I", "-c", TICKS],
-            cwd=REPO, capture_output=True, text=True, timeout=120)
+    for variant in versions.VARIANTS:
+        proc = modes.run("ready-on-wait=0.3",
+                         [str(build.build(version, variant, quiet=True)), "-I", "-c", TICKS],
+                         timeout=120)
         assert proc.returncode == 0, proc.stderr
         count, waited = proc.stdout.split()
         assert float(waited) >= 0.25, (variant, waited)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-from pep522_harness import bench
-from pep522_harness.versions import DEFAULT_VERSION
+from pep522_harness.core import paths
+from pep522_harness.core.versions import DEFAULT_VERSION, VARIANTS
+from pep522_harness.studies import bench
 
 NAMES = {b.name for b in bench.BENCHES}
 
@@ -23,15 +23,15 @@ NAMES = {b.name for b in bench.BENCHES}
 @pytest.fixture(scope="module")
 def fast_run(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("bench")
-    proc = subprocess.run([sys.executable, "-m", "pep522_harness.bench", "--fast",
+    proc = subprocess.run([sys.executable, "-m", "pep522_harness", "bench", "--fast",
                            "--cpython", DEFAULT_VERSION, "--out", str(out)],
-                          cwd=REPO, capture_output=True, text=True, timeout=1800,
+                          cwd=paths.REPO, capture_output=True, text=True, timeout=1800,
                           stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out / DEFAULT_VERSION, proc.stdout
 
 
-@pytest.mark.parametrize("variant", bench.VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_pyperf_suite_per_variant_holds_every_benchmark(fast_run, variant):
     data = json.loads((fast_run[0] / f"{variant}.json").read_text())
     by_name = {b["metadata"]["name"]: b for b in data["benchmarks"]}
@@ -52,7 +52,7 @@ def test_compare_to_gives_a_verdict_for_every_benchmark(fast_run):
 
 def test_wake_launches_measured_the_wait(fast_run):
     wake = json.loads((fast_run[0] / "wake.json").read_text())
-    assert set(wake) == set(bench.VARIANTS)
+    assert set(wake) == set(VARIANTS)
     for variant, launches in wake.items():
         assert launches, variant
         for launch in launches:

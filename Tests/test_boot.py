@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from conftest import built
-from pep522_harness import apply, boot, initramfs
-from pep522_harness.versions import DEFAULT_VERSION
+from pep522_harness.core import apply, build, initramfs
+from pep522_harness.core.versions import DEFAULT_VERSION
+from pep522_harness.studies import boot
 
 EAGAIN_MESSAGE = ("[Errno 11] system random number generator is not ready; "
                   "see secrets.token_bytes()")
@@ -177,7 +177,7 @@ def test_cpio_round_trip(tmp_path):
 
 
 def test_interpreter_entries_hold_only_the_stdlib_a_boot_needs():
-    install = built(DEFAULT_VERSION, "stock").parent.parent
+    install = build.build(DEFAULT_VERSION, "stock", quiet=True).parent.parent
     names = {e.path for e in initramfs.interpreter_entries(install)}
     lib = f"opt/python/lib/python{'.'.join(DEFAULT_VERSION.split('.')[:2])}"
     assert "opt/python/bin/python3" in names
@@ -204,7 +204,7 @@ def inputs() -> boot.Inputs:
 
 @needs_qemu
 def test_initramfs_is_rebuilt_only_when_an_input_changes(inputs):
-    install = built(DEFAULT_VERSION, "stock").parent.parent
+    install = build.build(DEFAULT_VERSION, "stock", quiet=True).parent.parent
     first = boot.initramfs_for(install, inputs.busybox, inputs.probe, log=lambda _m: None)
     before = first.stat().st_mtime_ns
     said: list[str] = []

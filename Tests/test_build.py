@@ -7,8 +7,13 @@ import subprocess
 
 import pytest
 
-from conftest import SUPPORTED, built
-from pep522_harness import build, paths
+from pep522_harness.core import build, fetch, paths, versions
+
+SUPPORTED = list(versions.releases())
+
+
+def built(version: str, variant: str):
+    return build.build(version, variant, quiet=True)
 
 
 def _query(python, code: str) -> str:
@@ -51,7 +56,6 @@ def test_second_build_with_nothing_changed_does_nothing(version, capsys):
 
 def test_stock_differs_from_patched_only_by_the_series():
     """The two builds' keys differ, and stock's key ignores the series."""
-    from pep522_harness import fetch, versions
     rel = versions.release(versions.DEFAULT_VERSION)
     got = fetch.fetch(rel, log=lambda _m: None)
     stock = build.build_key(rel, "stock", None, got)

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SUPPORTED, built, unified_diff
-from pep522_harness import apply, debian, export, fetch, versions
+from pep522_harness.core import apply, build, fetch, quilt, versions
+from pep522_harness.patchset import export
+from pep522_harness.studies import debian
+
+SUPPORTED = list(versions.releases())
 
 DSC = """\
 -----BEGIN PGP SIGNED MESSAGE-----
@@ -36,7 +39,8 @@ def _source(tmp_path: Path) -> debian.SourcePackage:
     return debian._load(tmp_path / "p.dsc", versions.release("3.13.5"))
 
 
-def _patch(tree: Path, rel: str, old: str, new: str, work: Path, header: str = "") -> str:
+def _patch(unified_diff, tree: Path, rel: str, old: str, new: str, work: Path,
+           header: str = "") -> str:
     text = (tree / rel).read_text()
     assert old in text
     return header + unified_diff(rel, text, text.replace(old, new, 1), work)
@@ -54,18 +58,19 @@ def test_our_series_goes_after_debians_in_its_own_folder(tmp_path):
     tree = tmp_path / "tree"
     (tree / "debian" / "patches").mkdir(parents=True)
     (tree / "debian" / "patches" / "series").write_text("deb-one.diff\n#off.diff\ndeb-two.diff")
-    quilt = {"series": b"a.patch\nb.patch\n", "a.patch": b"A", "b.patch": b"B"}
-    ours = debian.append_ours(tree, quilt, "3.13.5")
+    files = {"series": b"a.patch\nb.patch\n", "a.patch": b"A", "b.patch": b"B"}
+    ours = debian.append_ours(tree, files, "3.13.5")
     assert [e.name for e in ours] == ["pep522/a.patch", "pep522/b.patch"]
     lines = (tree / "debian" / "patches" / "series").read_text().splitlines()
     assert lines[:3] == ["deb-one.diff", "#off.diff", "deb-two.diff"]
     assert lines[-2:] == ["pep522/a.patch", "pep522/b.patch"]
-    assert [e.name for e in debian.quilt_series(tree / "debian" / "patches")] == \
+    assert [e.name for e in quilt.series(tree / "debian" / "patches")] == \
         ["deb-one.diff", "deb-two.diff", "pep522/a.patch", "pep522/b.patch"]
     assert (tree / "debian" / "patches" / "pep522" / "b.patch").read_bytes() == b"B"
 
 
-def test_conflict_names_our_patch_its_hunk_and_debians_patch(tmp_path, pristine_tarball):
+def test_conflict_names_our_patch_its_hunk_and_debians_patch(tmp_path, pristine_tarball,
+                                                              unified_diff):
     pristine = tmp_path / "pristine"
     apply.unpack(fetch.Fetched(versions.release("3.13.5"), "test",
                                       path=pristine_tarball["3.13.5"]), pristine)
@@ -78,14 +83,15 @@ def test_conflict_names_our_patch_its_hunk_and_debians_patch(tmp_path, pristine_
     work = tmp_path / "work"
     work.mkdir()
     (pdir / "deb.diff").write_text(_patch(
-        pristine, "Lib/secrets.py", "DEFAULT_ENTROPY = 32", "DEFAULT_ENTROPY = 32  # Debian",
+        unified_diff, pristine, "Lib/secrets.py", "DEFAULT_ENTROPY = 32", "DEFAULT_ENTROPY = 32  # Debian",
         work, "Description: Debian's change\n\n"))
     (pdir / "pep522" / "secrets.patch").write_text(_patch(
-        pristine, "Lib/secrets.py", "DEFAULT_ENTROPY = 32", "DEFAULT_ENTROPY = 64", work))
+        unified_diff, pristine, "Lib/secrets.py", "DEFAULT_ENTROPY = 32", "DEFAULT_ENTROPY = 64", work))
     (pdir / "pep522" / "os.patch").write_text(_patch(
-        pristine, "Lib/os.py", "import abc\n", "import abc  # ours\n", work))
-    entries = [apply.SeriesEntry(n, pdir / n) for n in ("pep522/secrets.patch", "pep522/os.patch")]
-    stack = debian.apply_stack(tree, [apply.SeriesEntry("deb.diff", pdir / "deb.diff")],
+        unified_diff, pristine, "Lib/os.py", "import abc\n", "import abc  # ours\n", work))
+    entries = [quilt.SeriesEntry(n, pdir / n)
+               for n in ("pep522/secrets.patch", "pep522/os.patch")]
+    stack = debian.apply_stack(tree, [quilt.SeriesEntry("deb.diff", pdir / "deb.diff")],
                                entries, _source(tmp_path), log=lambda _m: None)
     assert stack.debian == ["deb.diff"]
     assert stack.ours == ["pep522/os.patch"]          # the other one still applied
@@ -113,9 +119,9 @@ def test_debian_stack_then_ours_applies_with_zero_fuzz(version, tmp_path):
     tree = tmp_path / "src"
     stack = _prepared(version, tree)
     assert stack.conflicts == []
-    active = debian.quilt_series(tree / "debian" / "patches")
-    quilt = export.render(version, "quilt")
-    ours = [f"{debian.OURS}/{n}" for n in quilt["series"].decode().split()]
+    active = quilt.series(tree / "debian" / "patches")
+    files = export.render(version, "quilt")
+    ours = [f"{debian.OURS}/{n}" for n in files["series"].decode().split()]
     assert [e.name for e in active] == stack.debian + ours
     assert stack.ours == ours
     if shutil.which("quilt") is None:
@@ -123,7 +129,7 @@ def test_debian_stack_then_ours_applies_with_zero_fuzz(version, tmp_path):
     # the packager's own tool agrees: quilt push -a --fuzz=0 gives the same tree
     fresh = tmp_path / "fresh"
     debian.unpack(stack.source, fresh)
-    debian.append_ours(fresh, quilt, version)
+    debian.append_ours(fresh, files, version)
     env = dict(os.environ, QUILT_PATCHES="debian/patches", QUILTRC="/dev/null")
     proc = subprocess.run(["quilt", "push", "-a", "--fuzz=0"], cwd=fresh, env=env,
                           capture_output=True, text=True)
@@ -143,8 +149,7 @@ def debian_checks(request) -> list[debian.Check]:
             pytest.skip(f"Debian's source package is not reachable: {exc}")
         raise
     assert stack.conflicts == [] and python is not None
-    return debian.behaviour_checks(python, version, built(version, "pep522"),
-                                   log=lambda _m: None)
+    return debian.behaviour_checks(python, version, build.build(version, "pep522", quiet=True))
 
 
 def test_debian_patches_change_no_behaviour_of_ours(debian_checks):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import unified_diff
-from pep522_harness import apply, export, fetch, paths, versions
+from pep522_harness.core import apply, fetch, paths, quilt, versions
+from pep522_harness.patchset import export
 
 SUPPORTED = tuple(versions.releases())
 GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
@@ -37,11 +37,6 @@ def _fetched(version: str, tarball: Path) -> fetch.Fetched:
     return fetch.Fetched(versions.release(version), "test", path=tarball)
 
 
-def _diff(rel: str, before: str, after: str, work: Path) -> str:
-    """A -p1 unified diff of ``rel`` from ``before`` to ``after``."""
-    return unified_diff(rel, before, after, work)
-
-
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory, pristine_tarball) -> dict[str, Path]:
     trees = {}
@@ -53,7 +48,7 @@ def pristine(tmp_path_factory, pristine_tarball) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory, pristine) -> Path:
+def synthetic(tmp_path_factory, pristine, unified_diff) -> Path:
     """A project with two patches on one file (and one on another) and
     added files under Lib/, Modules/, Python/ (one without a final newline,
     one empty)."""
@@ -71,11 +66,12 @@ def synthetic(tmp_path_factory, pristine) -> Path:
     one = HEADER.format(summary="Raise the default entropy of secrets",
                         why="Because a longer token is harder to guess.",
                         author="Zoë Example <zoe@example.org>", date="2025-07-01")
-    one += _diff("Lib/secrets.py", s0, s1, work) + _diff("Lib/os.py", o0, o1, work)
+    one += unified_diff("Lib/secrets.py", s0, s1, work)
+    one += unified_diff("Lib/os.py", o0, o1, work)
     two = HEADER.format(summary="Say so in the secrets docstring",
                         why="Readers of the module see the change first.",
                         author="Zoë Example <zoe@example.org>", date="2025-07-03")
-    two += _diff("Lib/secrets.py", s1, s2, work)
+    two += unified_diff("Lib/secrets.py", s1, s2, work)
     (pdir / "secrets-entropy.patch").write_text(one)
     (pdir / "secrets-docstring.patch").write_text(two)
     (pdir / "series").write_text("# the synthetic series\nsecrets-entropy.patch\n"
@@ -121,7 +117,7 @@ def _quilt_tree(pristine: Path, quilt_dir: Path, dest: Path) -> Path:
     tree = _copy(pristine, dest)
     names = (quilt_dir / "series").read_text().split()
     for name in names:
-        apply.apply_patch(apply.SeriesEntry(name, quilt_dir / name), tree)
+        apply.apply_patch(quilt.SeriesEntry(name, quilt_dir / name), tree)
     return tree
 
 
@@ -137,7 +133,7 @@ def _quilt_push(pristine: Path, quilt_dir: Path, dest: Path) -> Path:
 
 def _diff_tree(pristine: Path, diff: Path, dest: Path) -> Path:
     tree = _copy(pristine, dest)
-    apply.apply_patch(apply.SeriesEntry(diff.name, diff), tree)
+    apply.apply_patch(quilt.SeriesEntry(diff.name, diff), tree)
     return tree
 
 
@@ -265,24 +261,6 @@ def test_out_folder_of_the_user_is_never_wiped(tmp_path):
     assert (tmp_path / "fresh" / "series").read_bytes() == b"b\n"
 
 
-def test_dep3_parsing_round_trip():
-    dep3 = export.parse_dep3(
-        "Subject: One line\n first why\n .\n second why\n"
-        "From: A B <a@b.org>\nOrigin: vendor\nForwarded: no\nLast-Update: 2025-01-02\n")
-    assert dep3.summary == "One line"
-    assert dep3.why == ["first why", "", "second why"]
-    assert dep3.get("Author") == "A B <a@b.org>"
-    assert export.check_dep3("x", dep3) == []
-    assert export.parse_dep3(dep3.render()) == dep3
-
-
-def test_hunk_lines_that_look_like_headers_are_hunk_lines():
-    diff = ("--- a/x.sql\n+++ b/x.sql\n@@ -1,2 +1,2 @@\n"
-            "--- an SQL comment\n+-- a new comment\n context\n")
-    files = export.parse_diff(diff, "t")
-    assert len(files) == 1 and files[0].counts() == (1, 1)
-
-
 # --- the project's own series, for every supported release -----------------
 
 
@@ -300,30 +278,3 @@ def test_project_export_default_folder(tmp_path, monkeypatch):
     names = (folder / "series").read_text().split()
     assert names == [e.name for e in apply.series("3.13.5")] + \
         ([export.ADDED_NAME] if apply.added_files() else [])
-
-
-def test_dep3_header_in_git_mail_form():
-    dep3 = export.parse_dep3(
-        "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n"
-        "From: A B <a@b.org>\nDate: Tue, 1 Jul 2025 00:00:00 +0000\n"
-        "Subject: [PATCH 2/5] A summary that was long enough\n to be folded\n\n"
-        "The why, first paragraph.\n\nSecond paragraph.\n\n"
-        "Origin: vendor\nForwarded: not-needed\nLast-Update: 2025-07-01\n")
-    assert dep3.summary == "A summary that was long enough to be folded"
-    assert dep3.why == ["The why, first paragraph.", "", "Second paragraph."]
-    assert dep3.get("Author") == "A B <a@b.org>"
-    assert export.check_dep3("x", dep3) == []
-
-
-def test_diff_n_epoch_labels_mean_created_and_deleted_files():
-    diff = ("--- a/new.txt\t1970-01-01 00:00:00.000000000 +0000\n"
-            "+++ b/new.txt\t2025-07-01 10:00:00.000000000 +0200\n"
-            "@@ -0,0 +1 @@\n+hello\n"
-            "--- a/old.txt\t2025-07-01 10:00:00.000000000 +0200\n"
-            "+++ b/old.txt\t1970-01-01 00:00:00.000000000 +0000\n"
-            "@@ -1 +0,0 @@\n-bye\n")
-    new, old = export.parse_diff(diff, "t")
-    assert (new.old, new.new) == (None, "new.txt")
-    assert (old.old, old.new) == ("old.txt", None)
-    assert new.render().startswith("diff --git a/new.txt b/new.txt\nnew file mode 100644\n"
-                                   "--- /dev/null\n+++ b/new.txt\n")

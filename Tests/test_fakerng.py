@@ -1,9 +1,10 @@
 """fakerng: the fake not-ready kernel RNG, checked from outside.
 
-Every test runs the launcher as a command (``python -m pep522_harness.fakerng``)
-around small probe programs that call the C library's getrandom() through ctypes
-and print what it answered, with CLOCK_MONOTONIC timestamps (system-wide, so
-they compare across processes).
+Every test runs the launcher as a command (``modes.launcher()``: what
+``python -m pep522_harness fakerng`` runs, from any folder) around small probe
+programs that call the C library's getrandom() through ctypes and print what
+it answered, with CLOCK_MONOTONIC timestamps (system-wide, so they compare
+across processes).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from pep522_harness import fakerng, supervisor
+from pep522_harness.core import paths
+from pep522_harness.fake import launcher, modes, supervisor
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = paths.REPO
 PY = sys.executable
 
 PROBE = r'''
@@ -97,19 +99,18 @@ def probe_file(tmp_path_factory) -> Path:
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env.pop(fakerng.SIMULATE_VDSO_ENV, None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.pop(launcher.SIMULATE_VDSO_ENV, None)
     env.update(extra or {})
     return env
 
 
-def launcher(*args: str) -> list[str]:
-    return [PY, "-m", "pep522_harness.fakerng", *args]
+def command(*args: str) -> list[str]:
+    return [*modes.launcher(), *args]
 
 
 def run(*args: str, env: dict[str, str] | None = None,
         timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(launcher(*args), cwd=REPO, env=_env(env),
+    return subprocess.run(command(*args), cwd=REPO, env=_env(env),
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -241,14 +242,14 @@ def test_exit_status_passes_through(mode):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("signo", [signal.SIGTERM, signal.SIGSEGV])
 def test_fatal_signal_passes_through(mode, signo, tmp_path):
-    proc = subprocess.run(launcher(mode, "--", "sh", "-c", f"kill -{int(signo)} $$"),
+    proc = subprocess.run(command(mode, "--", "sh", "-c", f"kill -{int(signo)} $$"),
                           cwd=tmp_path, env=_env(), capture_output=True, timeout=60)
     assert proc.returncode == -signo
     assert not list(tmp_path.glob("core*"))
 
 
 def _start(*args: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(launcher(*args), cwd=REPO, env=_env(), text=True,
+    proc = subprocess.Popen(command(*args), cwd=REPO, env=_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     line = proc.stdout.readline()        # the command is up
@@ -267,7 +268,7 @@ def test_signals_are_forwarded(probe_file, mode, signo, tmp_path):
     assert proc.returncode == 3, err
     assert json.loads(out)["signo"] == signo
     # Exactly once: the supervisor says so in its log.
-    if fakerng.parse_mode(mode).stateful:
+    if modes.parse_mode(mode).stateful:
         events = [json.loads(line) for line in log.read_text().splitlines()]
         assert [(e["signo"], e["forwarded"]) for e in events
                 if e["event"] == "signal"] == [(signo, True)]
@@ -371,16 +372,16 @@ def test_command_dies_with_a_killed_supervisor():
 def test_probe_sees_the_filter_on_this_machine():
     for text, err in (("never-ready", errno.EAGAIN), ("enosys", errno.ENOSYS),
                       ("eperm", errno.EPERM), ("ready-on-wait", errno.EAGAIN)):
-        probe = fakerng.check_vdso(fakerng.parse_mode(text), simulate_vdso=False)
-        assert probe == fakerng.ProbeResult(-1, err)
-    assert fakerng.check_vdso(fakerng.parse_mode("ready")) is None
+        probe = launcher.check_vdso(modes.parse_mode(text), simulate_vdso=False)
+        assert probe == launcher.ProbeResult(-1, err)
+    assert launcher.check_vdso(modes.parse_mode("ready")) is None
 
 
 @pytest.mark.parametrize("mode", ["never-ready", "enosys", "eperm", "ready-after=1",
                                   "ready-on-wait"])
 def test_vdso_answer_is_refused(mode, tmp_path):
     marker = tmp_path / "ran"
-    proc = run(mode, "--", "touch", str(marker), env={fakerng.SIMULATE_VDSO_ENV: "1"})
+    proc = run(mode, "--", "touch", str(marker), env={launcher.SIMULATE_VDSO_ENV: "1"})
     assert proc.returncode == 2
     assert "vDSO" in proc.stderr and "Refusing" in proc.stderr
     assert not marker.exists()
@@ -388,13 +389,13 @@ def test_vdso_answer_is_refused(mode, tmp_path):
 
 def test_vdso_simulation_does_not_touch_ready_mode(tmp_path):
     marker = tmp_path / "ran"
-    proc = run("ready", "--", "touch", str(marker), env={fakerng.SIMULATE_VDSO_ENV: "1"})
+    proc = run("ready", "--", "touch", str(marker), env={launcher.SIMULATE_VDSO_ENV: "1"})
     assert proc.returncode == 0 and marker.exists()
 
 
 def test_vdso_refusal_in_process():
-    with pytest.raises(fakerng.Refusal, match="vDSO answered - simulated"):
-        fakerng.check_vdso(fakerng.parse_mode("never-ready"), simulate_vdso=True)
+    with pytest.raises(modes.Refusal, match="vDSO answered - simulated"):
+        launcher.check_vdso(modes.parse_mode("never-ready"), simulate_vdso=True)
 
 
 MMAP_PROBE = r'''
@@ -470,7 +471,7 @@ def test_count_parser():
         '105 openat(AT_FDCWD, "/dev/random", O_RDONLY) = 6',
         '106 openat(AT_FDCWD, "/tmp/dev/urandom", O_RDONLY) = 7',
     ])
-    assert fakerng.count_urandom_opens(trace) == 4
+    assert launcher.count_urandom_opens(trace) == 4
 
 
 # -- a kernel without seccomp filters or user notification ---------------------------
@@ -491,14 +492,14 @@ def _deny_seccomp_ops(helper, ops: dict[int, int]) -> bytes:
 
 def run_without(ops: dict[int, int], *args: str) -> subprocess.CompletedProcess[str]:
     """Run the launcher where seccomp(op) fails as on an older kernel."""
-    helper = fakerng.load_helper()
+    helper = launcher.load_helper()
     prog = _deny_seccomp_ops(helper, ops)
     wrapper = ("import importlib.util, os, sys\n"
-               f"spec = importlib.util.spec_from_file_location('h', {str(fakerng.HELPER_PATH)!r})\n"
+               f"spec = importlib.util.spec_from_file_location('h', {str(launcher.HELPER_PATH)!r})\n"
                "h = importlib.util.module_from_spec(spec); spec.loader.exec_module(h)\n"
                f"h.install_filter({prog!r})\n"
                "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])\n")
-    return subprocess.run([PY, "-c", wrapper, *launcher(*args)[1:]], cwd=REPO, env=_env(),
+    return subprocess.run([PY, "-c", wrapper, *command(*args)[1:]], cwd=REPO, env=_env(),
                           capture_output=True, text=True, timeout=60)
 
 
@@ -550,18 +551,18 @@ def test_missing_command_exits_127():
     assert "cannot run no-such-command-fakerng" in proc.stderr
 
 
+def test_the_documented_command_line(probe_file):
+    """``python -m pep522_harness fakerng MODE -- COMMAND``, from the checkout."""
+    proc = subprocess.run([PY, "-m", "pep522_harness", "fakerng", "never-ready", "--",
+                           PY, str(probe_file), "nonblock"], cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert answers(records(proc)) == ["EAGAIN"]
+    usage = subprocess.run([PY, "-m", "pep522_harness"], cwd=REPO, capture_output=True,
+                           text=True, timeout=60)
+    assert usage.returncode == 2 and "  fakerng  " in usage.stderr
+
+
 # -- pure parts ------------------------------------------------------------------
-
-def test_parse_mode():
-    m = fakerng.parse_mode
-    assert m("ready").filter is None
-    assert m("never-ready").filter == "never-ready" and not m("never-ready").stateful
-    assert m("ready-after=2.5").ready_after == 2.5 and m("ready-after=2.5").stateful
-    assert m("ready-on-wait").ready_on_wait == 0.1
-    assert m("ready-on-wait=0.3").ready_on_wait == 0.3
-    assert m("enosys").probe_errno == errno.ENOSYS
-    assert m("ready-on-wait").probe_filter == "never-ready"
-
 
 def test_decide():
     d, A = supervisor.decide, supervisor.Answer
@@ -616,7 +617,7 @@ ARCHES = {  # audit arch: (getrandom, mmap)
 
 @pytest.mark.parametrize("arch", ARCHES)
 def test_filter_program_per_architecture(arch):
-    h = fakerng.load_helper()
+    h = launcher.load_helper()
     audit, getrandom, mmap = ARCHES[arch]
     allow, notify = h.SECCOMP_RET_ALLOW, h.SECCOMP_RET_USER_NOTIF
     eagain = h.SECCOMP_RET_ERRNO | errno.EAGAIN
@@ -642,7 +643,7 @@ def test_filter_program_per_architecture(arch):
 
 
 def test_unknown_mode_has_no_filter():
-    h = fakerng.load_helper()
+    h = launcher.load_helper()
     for mode in ("ready", "sometimes"):
         with pytest.raises(ValueError):
             h.build_filter(mode)
@@ -651,14 +652,14 @@ def test_unknown_mode_has_no_filter():
 # -- the measurement helper -----------------------------------------------------
 
 def test_measure_counts_calls_and_answers():
-    none = fakerng.measure(None, fakerng.GRND_NONBLOCK, 0.2)
-    faked = fakerng.measure("never-ready", fakerng.GRND_NONBLOCK, 0.2)
-    supervised = fakerng.measure("ready-after=0", fakerng.GRND_NONBLOCK, 0.2)
+    none = launcher.measure(None, supervisor.GRND_NONBLOCK, 0.2)
+    faked = launcher.measure("never-ready", supervisor.GRND_NONBLOCK, 0.2)
+    supervised = launcher.measure("ready-after=0", supervisor.GRND_NONBLOCK, 0.2)
     assert (none.answer, faked.answer, supervised.answer) == ("ok", "EAGAIN", "ok")
     assert min(none.calls, faked.calls, supervised.calls) > 0
     # A round trip through the supervisor costs far more than a system call.
     assert supervised.per_second < none.per_second / 5
-    table = fakerng.format_rates([none, faked, supervised])
+    table = launcher.format_rates([none, faked, supervised])
     assert "| never-ready | GRND_NONBLOCK | EAGAIN |" in table
 
 
@@ -688,7 +689,7 @@ def test_terminal_interrupt_reaches_the_command_once(count, tmp_path):
         try:
             os.chdir(REPO)
             options = ("--count-urandom", os.devnull) if count else ()
-            argv = launcher(*options, "--log", str(tmp_path / "log"), "ready-on-wait",
+            argv = command(*options, "--log", str(tmp_path / "log"), "ready-on-wait",
                             "--", PY, "-c", TTY_PROBE)
             os.execve(argv[0], argv, _env())
         finally:

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from pep522_harness import fetch, paths, versions
+from pep522_harness.core import fetch, paths, versions
+from pep522_harness.core.aptsource import PrivateApt
 
 V = versions.DEFAULT_VERSION
 
@@ -103,7 +104,6 @@ def test_checkout_of_another_release_is_refused(tmp_path):
 
 
 def test_private_apt_config_touches_nothing_system_wide(tmp_path):
-    from pep522_harness.aptsource import PrivateApt
     apt = PrivateApt(tmp_path / "apt", ["trixie"])
     conf = (tmp_path / "apt" / "apt.conf").read_text()
     sources = (tmp_path / "apt" / "etc" / "sources.list").read_text()

@@ -22,17 +22,23 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from conftest import REPO, SUPPORTED
-from pep522_harness import impact, paths, programs
+from pep522_harness.core import paths, versions
+from pep522_harness.core.tables import Cell
+from pep522_harness.fake import modes
+from pep522_harness.studies.impact import programs, projects
+from pep522_harness.studies.impact import table as impact_table
+
+REPO = paths.REPO
+SUPPORTED = list(versions.releases())
 
 VERSION = "3.13.5"
-MODES = programs.MODES
+MODES = modes.NOT_READY
 PEP_AS_PRINTED = "PEP fallback snippet (as printed)"
 CONTRACT = "uuid.uuid4()"       # raises on patched: PEP 522's public contract
 
 
 @pytest.fixture(scope="session")
-def table(tmp_path_factory) -> dict[str, dict[str, programs.Cell]]:
+def table(tmp_path_factory) -> dict[str, dict[str, Cell]]:
     out = paths.OUT / "impact-test.json"
     out.unlink(missing_ok=True)
     data = programs.run([VERSION], list(MODES), work=tmp_path_factory.mktemp("programs"))
@@ -41,21 +47,16 @@ def table(tmp_path_factory) -> dict[str, dict[str, programs.Cell]]:
         data["stdlib imports"].update(programs.run(
             others, ["never-ready"], ["stdlib imports"],
             work=tmp_path_factory.mktemp("programs-other"))["stdlib imports"])
-    from dataclasses import asdict
-    for name, cells in data.items():
-        impact.record(name, "program", programs.program(name).what,
-                      {c: asdict(cell) for c, cell in cells.items()},
-                      "pytest Tests/test_programs.py", path=out)
-    md = impact.write(out)
+    md = programs.publish(data, "pytest Tests/test_programs.py", out)
     print(f"\nprogram rows: {md}")
     return data
 
 
-def cell(table, name: str, variant: str, mode: str, version: str = VERSION) -> programs.Cell:
+def cell(table, name: str, variant: str, mode: str, version: str = VERSION) -> Cell:
     return table[name][programs.column(version, variant, mode)]
 
 
-def describe(c: programs.Cell) -> str:
+def describe(c: Cell) -> str:
     return f"{c.text}\n{c.detail[-1500:]}"
 
 
@@ -109,7 +110,7 @@ def test_no_import_waits_on_patched(table):
     assert cell(table, "stdlib imports", "stock", "ready-on-wait").kind == "waits"
 
 
-@pytest.mark.parametrize("variant", programs.VARIANTS)
+@pytest.mark.parametrize("variant", versions.VARIANTS)
 def test_pool_map_finishes_when_the_rng_gets_ready(table, variant):
     c = cell(table, "multiprocessing.Pool", variant, "ready-on-wait")
     assert c.kind in ("works", "waits"), describe(c)
@@ -121,7 +122,7 @@ def test_pool_waits_for_its_key_when_workers_start(table, name):
     # the first worker starts (its children share the key): both wait for a
     # kernel that is not ready, and neither raises (the import difference is
     # the stdlib-imports row).
-    for variant in programs.VARIANTS:
+    for variant in versions.VARIANTS:
         c = cell(table, name, variant, "never-ready")
         assert c.kind == "blocks", (variant, describe(c))
 
@@ -136,7 +137,7 @@ def test_authkey_and_challenges_wait_for_the_rng(table, name):
                                   "http.server", "asyncio echo"])
 @pytest.mark.parametrize("mode", MODES)
 def test_programs_that_need_no_secret_never_wait(table, name, mode):
-    for variant in programs.VARIANTS:
+    for variant in versions.VARIANTS:
         assert cell(table, name, variant, mode).kind == "works", (variant, describe(
             cell(table, name, variant, mode)))
 
@@ -146,7 +147,7 @@ def test_programs_that_need_no_secret_never_wait(table, name, mode):
 def test_openssl_waits_on_both(table, name):
     # SSL_CTX_new seeds OpenSSL's generator with a blocking getrandom():
     # neither stock nor the patch set can make it raise (audit.toml).
-    for variant in programs.VARIANTS:
+    for variant in versions.VARIANTS:
         assert cell(table, name, variant, "ready-on-wait").kind == "waits", variant
         assert cell(table, name, variant, "never-ready").kind == "blocks", variant
 
@@ -161,7 +162,7 @@ def test_systemd_recipe(table):
 
 
 def test_fallback_snippets(table):
-    for variant in programs.VARIANTS:
+    for variant in versions.VARIANTS:
         for mode in MODES:
             printed = cell(table, PEP_AS_PRINTED, variant, mode)
             assert printed.kind == "fails" and "ModuleNotFoundError" in printed.text
@@ -215,30 +216,6 @@ def test_blocking_frame_is_the_innermost_frame():
     assert via == "multiprocessing/process.py:402 (__init__) via app.py:2 (<module>)"
 
 
-def test_blocking_getrandom_calls_from_strace():
-    trace = "\n".join([
-        '12 getrandom("\\x01"..., 32, 0) = 32',
-        '12 getrandom(""..., 16, GRND_NONBLOCK) = -1 EAGAIN (Resource temporarily unavailable)',
-        '12 getrandom(""..., 24, GRND_INSECURE) = 24',
-        '13 getrandom(0x7ffd1234, 48, 0 <unfinished ...>',
-        '13 <... getrandom resumed>) = 48',
-        '14 getrandom("a, b", 8, GRND_RANDOM) = 8',
-        '15 getrandom( <unfinished ...>',
-        '15 <... getrandom resumed>""..., 1, 0) = 1',
-    ])
-    assert programs.blocking_getrandom_calls(trace) == 4
-
-
-def test_held_seconds_from_the_launcher_log():
-    log = "\n".join(json.dumps(e) for e in [
-        {"t": 0.01, "event": "eagain", "pid": 1, "flags": 1},
-        {"t": 0.02, "event": "hold", "pid": 1, "flags": 0},
-        {"t": 0.03, "event": "hold", "pid": 2, "flags": 0},
-        {"t": 0.12, "event": "ready", "held": 2}])
-    assert programs.held_seconds(log) == (0.1, 2)
-    assert programs.held_seconds("") == (0.0, 0)
-
-
 def test_import_markers_attribute_blocking_calls():
     trace = "\n".join([
         '5 write(3, "IMPORT json\\n", 12) = 12',
@@ -266,14 +243,14 @@ def test_junit_outcomes_and_frames(tmp_path):
  <testcase classname="t.A" name="other"><error message="y">ValueError</error></testcase>
  <testcase classname="t.A" name="skip"><skipped message="z"/></testcase>
 </testsuite></testsuites>""")
-    outcomes, frames = impact.parse_junit(xml)
+    outcomes, frames = projects.parse_junit(xml)
     assert outcomes == {"t.A::ok": "passed", "t.A::boom": "failed",
                         "t.A::other": "error", "t.A::skip": "skipped"}
     assert frames == {"t.A::boom": "multiprocessing/process.py:402 (__init__)"}
-    stock = impact.TestRun("stock", "never-ready", 0, 1.0,
+    stock = projects.TestRun("stock", "never-ready", 0, 1.0,
                            {k: "passed" for k in outcomes})
-    patched = impact.TestRun("pep522", "never-ready", 1, 1.0, outcomes, frames)
-    changed = impact.compare(stock, patched)
+    patched = projects.TestRun("pep522", "never-ready", 1, 1.0, outcomes, frames)
+    changed = projects.compare(stock, patched)
     assert [c["test"] for c in changed] == ["t.A::boom", "t.A::other", "t.A::skip"]
     assert patched.cell()["kind"] == "raises"
     assert stock.cell()["text"] == "works (4 passed)"
@@ -289,12 +266,12 @@ def test_strace_pids_follow_our_interpreters():
         '11 <... clone resumed>, child_tidptr=0x7f) = 12',
         '10 clone(child_stack=NULL, flags=SIGCHLD) = 13',
         '12 getrandom("", 32, 0) = 32'])
-    assert impact._pids_of(trace, ("/b",)) == {"11", "12"}
+    assert projects._pids_of(trace, ("/b",)) == {"11", "12"}
 
 
 def test_tox_config_runs_our_interpreters():
-    project = impact.PROJECTS["shortuuid"]
-    ini = impact.tox_ini(project, {"stock": Path("/b/stock/bin/python3"),
+    project = projects.PROJECTS["shortuuid"]
+    ini = projects.tox_ini(project, {"stock": Path("/b/stock/bin/python3"),
                                    "pep522": Path("/b/pep522/bin/python3")})
     assert "[testenv:pep522]\nbase_python = /b/pep522/bin/python3" in ini
     assert "{env:PEP522_LAUNCH:} python -m pytest" in ini
@@ -302,33 +279,34 @@ def test_tox_config_runs_our_interpreters():
 
 
 def test_impact_projects_say_why():
-    assert len(impact.PROJECTS) >= 3
-    for p in impact.PROJECTS.values():
+    assert len(projects.PROJECTS) >= 3
+    for p in projects.PROJECTS.values():
         assert p.why and p.version and p.tests
 
 
 def test_the_published_table_is_made_from_its_json(tmp_path):
     copy = tmp_path / "impact.json"
     copy.write_text((REPO / "docs" / "impact.json").read_text())
-    assert impact.write(copy).read_text() == (REPO / "docs" / "impact.md").read_text()
+    md = impact_table.write(copy, programs.ROWS)
+    assert md.read_text() == (REPO / "docs" / "impact.md").read_text()
 
 
 def test_no_docs_records_into_a_scratch_copy(tmp_path, monkeypatch):
     docs = tmp_path / "docs" / "impact.json"
     docs.parent.mkdir()
     docs.write_text(json.dumps({"rows": {"kept": {"kind": "program", "cells": {}}}}))
-    monkeypatch.setattr(impact, "JSON", docs)
+    monkeypatch.setattr(impact_table, "JSON", docs)
     monkeypatch.setattr(paths, "OUT", tmp_path / "out")
-    scratch = impact.store(docs=False)
+    scratch = impact_table.store(docs=False)
     assert scratch == tmp_path / "out" / "impact.json"
-    impact.record("new", "program", "a row", {"3.13.5 stock ready-on-wait": {}}, "cmd",
+    impact_table.record("new", "program", "a row", {"3.13.5 stock ready-on-wait": {}}, "cmd",
                   path=scratch)
-    assert set(impact.load(scratch)["rows"]) == {"kept", "new"}
-    assert set(impact.load(docs)["rows"]) == {"kept"}
-    assert impact.store(docs=True) == docs
+    assert set(impact_table.load(scratch)["rows"]) == {"kept", "new"}
+    assert set(impact_table.load(docs)["rows"]) == {"kept"}
+    assert impact_table.store(docs=True) == docs
 
 
 def test_the_committed_table_names_no_path_of_the_machine():
     text = (REPO / "docs" / "impact.json").read_text()
     assert str(REPO) not in text
-    assert impact.portable({"d": [f"File \"{REPO}/build/x.py\""]}) == {"d": ['File "build/x.py"']}
+    assert paths.portable({"d": [f"File \"{REPO}/build/x.py\""]}) == {"d": ['File "build/x.py"']}

@@ -1,94 +1,67 @@
-"""Command line of the harness: ``python -m pep522_harness COMMAND``.
+"""The harness's one command line: ``python -m pep522_harness COMMAND [OPTIONS]``.
 
-The nox sessions call these same entry points; the noxfile holds no logic.
+Every nox session runs one of these commands.  The table below names, for
+each command, the ``main(argv)`` of the module that runs it; that module
+declares its own options (the shared ones once: ``--cpython`` and
+``--variant`` in core/options.py, ``--mode`` in fake/modes.py).  A failure
+the harness explains (a HarnessError) is printed without a traceback, exit
+status 1.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from . import apply, build, fetch, paths
-from .versions import DEFAULT_VERSION, VARIANTS, UnknownVersion, release
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cpython", default=DEFAULT_VERSION, metavar="VERSION",
-                   help=f"CPython release (default {DEFAULT_VERSION})")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--tarball", type=Path, metavar="PATH",
-                     help="use this release tarball (checked against the pin)")
-    src.add_argument("--source", type=Path, metavar="DIR",
-                     help="use this CPython checkout of the same release")
+from .core import apply, build, fetch
+from .core.errors import HarnessError
+from .fake import launcher
+from .patchset import audit, export
+from .studies import behaviour, bench, boot, debian, demo, regrtest
+from .studies.impact import programs, projects
 
 
-def fetch_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nox -s fetch --")
-    _common(p)
-    return p
+@dataclass(frozen=True)
+class Command:
+    main: Callable[[list[str]], int]
+    summary: str
 
 
-def apply_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nox -s apply --")
-    _common(p)
-    p.add_argument("--variant", default="pep522", choices=VARIANTS)
-    p.add_argument("--out", type=Path, metavar="DIR",
-                   help="fresh tree to create (default build/tree/.../src)")
-    return p
+COMMANDS: dict[str, Command] = {
+    "fetch": Command(fetch.main, "get a release's tarball, checked against its pin"),
+    "apply": Command(apply.main, "a fresh tree with the series applied, zero fuzz"),
+    "build": Command(build.main, "build (or reuse) a stock or patched interpreter"),
+    "fakerng": Command(launcher.main, "run a command with the kernel RNG not ready"),
+    "export": Command(export.main, "the series for packagers: quilt, mail, one diff"),
+    "audit": Command(audit.main, "every caller of the system RNG in the stdlib, decided"),
+    "behaviour": Command(behaviour.main, "the behaviour table: stock and patched per mode"),
+    "demo": Command(demo.main, "stock beside patched under a not-ready RNG"),
+    "regrtest": Command(regrtest.main, "CPython's own tests under a mode, stock vs patched"),
+    "boot": Command(boot.main, "a real kernel whose RNG is not ready, Python as /init"),
+    "bench": Command(bench.main, "pyperf, patched against stock, and the wake-up"),
+    "debian": Command(debian.main, "our series after Debian's patches, built and checked"),
+    "programs": Command(programs.main, "real programs, stock vs patched, per mode"),
+    "impact": Command(projects.main, "a project's own tests through tox, per mode"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nox -s build --")
-    _common(p)
-    p.add_argument("--variant", default="pep522", choices=VARIANTS)
-    p.add_argument("--sanitizer", choices=sorted(build.SANITIZERS))
-    p.add_argument("--jobs", type=int, help="make -j (default: all cores)")
-    return p
-
-
-def cmd_fetch(argv: list[str]) -> int:
-    args = fetch_parser().parse_args(argv)
-    got = fetch.fetch(release(args.cpython), tarball=args.tarball, source=args.source)
-    print(f"{got.path or got.source_dir} ({got.origin})")
-    return 0
-
-
-def cmd_apply(argv: list[str]) -> int:
-    args = apply_parser().parse_args(argv)
-    rel = release(args.cpython)
-    got = fetch.fetch(rel, tarball=args.tarball, source=args.source)
-    if args.out:
-        if args.out.exists():
-            raise apply.ApplyError(f"--out {args.out} exists; give a new folder")
-        apply.make_tree(got, args.variant, args.out)
-        print(args.out)
-        return 0
-    src = paths.tree_dir(rel.version, args.variant) / "src"
-    changed = apply.prepare(got, args.variant, src)
-    print(f"{src} ({changed} files changed)")
-    return 0
-
-
-def cmd_build(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    python = build.build(args.cpython, args.variant, sanitizer=args.sanitizer,
-                         tarball=args.tarball, source=args.source, jobs=args.jobs)
-    print(python)
-    return 0
-
-
-COMMANDS = {"fetch": cmd_fetch, "apply": cmd_apply, "build": cmd_build}
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    return "\n".join(["usage: python -m pep522_harness COMMAND [OPTIONS]", "",
+                      *(f"  {name:{width}}  {c.summary}" for name, c in COMMANDS.items())])
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(usage())
+        return 0
     if not argv or argv[0] not in COMMANDS:
-        print(f"usage: python -m pep522_harness {{{','.join(COMMANDS)}}} [options]",
-              file=sys.stderr)
+        print(usage(), file=sys.stderr)
         return 2
     try:
-        return COMMANDS[argv[0]](argv[1:])
-    except (fetch.FetchError, apply.ApplyError, build.BuildError, UnknownVersion) as exc:
+        return COMMANDS[argv[0]].main(argv[1:])
+    except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

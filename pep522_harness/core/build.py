@@ -5,10 +5,14 @@ configure arguments, compiler, recipe). Unchanged inputs: nothing runs.
 Changed inputs: the tree is re-synced, so make recompiles only what changed
 (with ccache underneath). Finished builds are also kept in the user's cache,
 so a fresh clone with the same inputs only copies them into place.
+
+    python -m pep522_harness build [--cpython V] [--variant pep522|stock]
+        [--sanitizer address|undefined] [--jobs N]
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -20,8 +24,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import apply, fetch, paths
-from .versions import VARIANTS, Release
+from . import apply, fetch, options, paths
+from .errors import HarnessError
+from .versions import VARIANTS, Release, release
 
 RECIPE = "3"   # bump when the way of building changes
 STAMP = ".pep522-build.json"
@@ -39,7 +44,7 @@ SANITIZER_ENV = {"address": {"ASAN_OPTIONS": "detect_leaks=0:"
 KEEP_CACHED = 2   # finished builds kept per name in the user's cache
 
 
-class BuildError(RuntimeError):
+class BuildError(HarnessError):
     pass
 
 
@@ -269,13 +274,12 @@ def build(version: str, variant: str = "pep522", *, sanitizer: str | None = None
 def _build(version: str, variant: str, *, sanitizer: str | None,
            tarball: Path | None, source: Path | None,
            jobs: int | None, quiet: bool) -> Path:
-    from .versions import release as lookup
     if variant not in VARIANTS:
         raise BuildError(f"unknown variant {variant!r}: choose from {', '.join(VARIANTS)}")
     if sanitizer not in (None, *SANITIZERS):
         raise BuildError(f"unknown sanitizer {sanitizer!r}: choose from "
                          f"{', '.join(SANITIZERS)}")
-    rel = lookup(version)
+    rel = release(version)
     name = paths.build_name(version, variant, sanitizer)
     install = paths.install_dir(version, variant, sanitizer)
     step = Step(paths.LOGS / f"{name}.log", quiet=quiet)
@@ -337,3 +341,16 @@ def build_tree(prepared: Path, name: str, *, key: str, jobs: int | None = None,
                              stamp={"key": key, "name": name}, jobs=jobs)
         step(f"done: {python}")
         return python
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="nox -s build --")
+    fetch.source_options(p)
+    options.variant(p)
+    p.add_argument("--sanitizer", choices=sorted(SANITIZERS))
+    p.add_argument("--jobs", type=int, help="make -j (default: all cores)")
+    args = p.parse_args(argv)
+    python = build(args.cpython, args.variant, sanitizer=args.sanitizer,
+                   tarball=args.tarball, source=args.source, jobs=args.jobs)
+    print(python)
+    return 0

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import platform
+import resource
 import select
 import signal
 import struct
@@ -111,17 +112,21 @@ class Listener:
         nid, pid, _flags, nr, arch, _ip, *args = _NOTIF.unpack(buf)
         return Notification(nid, pid, nr, arch, tuple(args))
 
-    def _send(self, nid: int, error: int, flags: int) -> bool:
-        resp = bytearray(_RESP.pack(nid, 0, error, flags))
+    def _ioctl(self, request: int, buf: bytearray) -> bool:
+        """One ioctl on the listener; False when it names a call that is
+        gone (ENOENT: the caller died, or a signal interrupted its call,
+        which it makes again if the call is restarted)."""
         try:
-            fcntl.ioctl(self.fd, SECCOMP_IOCTL_NOTIF_SEND, resp, True)
+            fcntl.ioctl(self.fd, request, buf, True)
         except OSError as exc:
-            # ENOENT: the caller died or a signal interrupted its call (it
-            # will make a new one if the call is restarted).
             if exc.errno == errno.ENOENT:
                 return False
             raise
         return True
+
+    def _send(self, nid: int, error: int, flags: int) -> bool:
+        return self._ioctl(SECCOMP_IOCTL_NOTIF_SEND,
+                           bytearray(_RESP.pack(nid, 0, error, flags)))
 
     def reply_continue(self, nid: int) -> bool:
         """Let the kernel run the call; False if the caller is gone."""
@@ -133,14 +138,7 @@ class Listener:
 
     def is_valid(self, nid: int) -> bool:
         """Whether the call is still waiting for an answer."""
-        try:
-            fcntl.ioctl(self.fd, SECCOMP_IOCTL_NOTIF_ID_VALID,
-                        bytearray(_ID.pack(nid)), True)
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                return False
-            raise
-        return True
+        return self._ioctl(SECCOMP_IOCTL_NOTIF_ID_VALID, bytearray(_ID.pack(nid)))
 
 
 class Answer(enum.Enum):
@@ -382,9 +380,8 @@ def exit_like(status: int) -> int:
     if os.WIFSIGNALED(status):
         signo = os.WTERMSIG(status)
         try:
-            import resource
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        except (ImportError, ValueError, OSError):
+        except (ValueError, OSError):
             pass
         if signo not in (signal.SIGKILL, signal.SIGSTOP):
             signal.signal(signo, signal.SIG_DFL)

@@ -1,4 +1,5 @@
-"""The table of supported CPython releases (versions.toml beside this file)."""
+"""The table of supported CPython releases (versions.toml beside this file),
+and the variants every release is built in: stock, and with the series."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from .errors import HarnessError
+
 DEFAULT_VERSION = "3.13.5"
-VARIANTS = ("pep522", "stock")
+VARIANTS = ("stock", "pep522")        # the baseline first, then the patched
 
 _TABLE = Path(__file__).with_name("versions.toml")
 
@@ -30,15 +33,25 @@ class Release:
         return ".".join(self.version.split(".")[:2])
 
 
-class UnknownVersion(LookupError):
+class UnknownVersion(HarnessError, LookupError):
     pass
 
 
 @cache
-def releases() -> dict[str, Release]:
+def _table() -> dict:
     with _TABLE.open("rb") as f:
-        data = tomllib.load(f)
-    return {v: Release(version=v, **row) for v, row in data["versions"].items()}
+        return tomllib.load(f)
+
+
+@cache
+def releases() -> dict[str, Release]:
+    """The supported releases, in the table's order (the default first)."""
+    return {v: Release(version=v, **row) for v, row in _table()["versions"].items()}
+
+
+def boot_suite() -> str:
+    """The Debian suite whose stock kernel and busybox boot the interpreters."""
+    return str(_table()["boot"]["debian_suite"])
 
 
 def release(version: str) -> Release:

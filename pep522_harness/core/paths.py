@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PATCHES = REPO / "patches"
 ADDED_ROOTS = ("Lib", "Modules", "Python")
 BUILD = Path(os.environ.get("PEP522_BUILD_DIR", REPO / "build")).resolve()
@@ -22,6 +23,18 @@ def relative(text: str) -> str:
     """``text`` with the checkout's own location taken out: paths inside it
     become relative, so that reports and docs name no path of the machine."""
     return text.replace(f"{REPO}{os.sep}", "").replace(str(REPO), ".")
+
+
+def portable(value: Any) -> Any:
+    """``value`` with the checkout's own location taken out of every string
+    in it (dicts and lists followed), for data that is committed."""
+    if isinstance(value, str):
+        return relative(value)
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    return value
 
 
 def cache_root() -> Path:

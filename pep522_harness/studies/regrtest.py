@@ -1,7 +1,7 @@
 """Run CPython's own regression tests under a faked RNG mode, stock and
 patched, and compare the outcome of every test module.
 
-    python -m pep522_harness.regrtest --cpython V --mode M [--full]
+    python -m pep522_harness regrtest --cpython V --mode M [--full]
         [--sanitizer address|undefined] [TEST ...]
 
 With ``--sanitizer`` the runs use the ASan or UBSan builds instead, and every
@@ -17,14 +17,14 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import apply, build, paths
-from .versions import DEFAULT_VERSION
+from pep522_harness.core import apply, build, options, paths, tables
+from pep522_harness.core.versions import VARIANTS
+from pep522_harness.fake import modes
 
 # The modules issue-level runs use: what PEP 522 touches, plus its neighbours.
 FOCUS = ("test_os", "test_secrets", "test_random", "test_hash", "test_cmd_line",
@@ -130,12 +130,11 @@ def sanitizer_env(sanitizer: str | None, report_dir: Path) -> dict[str, str]:
     return env
 
 
-def command(python: Path, version: str, mode: str, selected: list[str], *,
+def command(python: Path, version: str, selected: list[str], *,
             full: bool, jobs: int, timeout: int, rerun: bool) -> list[str]:
-    """The run's command line: regrtest under the fake RNG, stock and pep522
-    alike (the same release leaves out the same test cases)."""
-    cmd = [sys.executable, "-m", "pep522_harness.fakerng", mode, "--",
-           str(python), "-m", "test", f"-j{jobs}", f"--timeout={timeout}"]
+    """The run's command line, which runs under the fake RNG: stock and
+    pep522 alike (the same release leaves out the same test cases)."""
+    cmd = [str(python), "-m", "test", f"-j{jobs}", f"--timeout={timeout}"]
     if rerun:
         cmd.append("-w")
     for pattern in ignored(version):
@@ -182,12 +181,12 @@ def from_log(version: str, variant: str, mode: str, tests: list[str], *,
         raise SystemExit(f"regrtest: {paths.relative(str(log))} has no summary: the run did "
                          f"not finish; run it again, without --from-logs")
     selected = list_tests(python, tests, full)
-    cmd = command(python, version, mode, selected, full=full, jobs=jobs,
-                  timeout=timeout, rerun=rerun)
+    args = modes.arguments(modes.parse_mode(mode), command(
+        python, version, selected, full=full, jobs=jobs, timeout=timeout, rerun=rerun))
     # regrtest exits 0 when its last word is SUCCESS ("FAILURE then SUCCESS" too)
     results = _RESULT.findall(text)
     returncode = 0 if results and results[-1].split()[-1] == "SUCCESS" else 2
-    return Outcome(version, variant, mode, [paths.relative(a) for a in cmd[3:]],
+    return Outcome(version, variant, mode, [paths.relative(a) for a in args],
                    round(wall, 1), returncode, parse_summary(text, selected), sanitizer, [])
 
 
@@ -197,8 +196,8 @@ def run(version: str, variant: str, mode: str, tests: list[str], *,
         sanitizer: str | None = None) -> Outcome:
     python = build.build(version, variant, sanitizer=sanitizer, quiet=True)
     selected = list_tests(python, tests, full)
-    cmd = command(python, version, mode, selected, full=full, jobs=jobs,
-                  timeout=timeout, rerun=rerun)
+    cmd = command(python, version, selected, full=full, jobs=jobs, timeout=timeout,
+                  rerun=rerun)
     log_dir = log_dir or paths.LOGS
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_path(log_dir, version, variant, mode, full, sanitizer)
@@ -206,16 +205,12 @@ def run(version: str, variant: str, mode: str, tests: list[str], *,
     shutil.rmtree(report_dir, ignore_errors=True)
     if sanitizer:
         report_dir.mkdir()
-    start = time.monotonic()
     with log.open("w") as f:
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL,
-                              env=sanitizer_env(sanitizer, report_dir))
-    wall = time.monotonic() - start
+        done = modes.run(mode, cmd, output=f, env=sanitizer_env(sanitizer, report_dir))
     status = parse_summary(log.read_text(errors="replace"), selected)
     reports = sorted(paths.relative(str(p)) for p in report_dir.glob("*")) if sanitizer else []
-    return Outcome(version, variant, mode, [paths.relative(a) for a in cmd[3:]], round(wall, 1),
-                   proc.returncode, status, sanitizer, reports)
+    return Outcome(version, variant, mode, [paths.relative(a) for a in done.args],
+                   round(done.seconds, 1), done.returncode, status, sanitizer, reports)
 
 
 def compare(stock: Outcome, patched: Outcome) -> list[dict[str, str]]:
@@ -249,9 +244,9 @@ def report(outcomes: list[Outcome], out: Path) -> dict:
         entry["wall_s"] = round(sum(o.wall_s for o in (s, p) if o), 1)
         data["modes"][mode] = entry
         lines += [f"## mode `{mode}`", "",
-                  "| test | stock | pep522 |", "|---|---|---|"]
-        lines += [f"| {d['test']} | {d['stock']} | {d['pep522']} |"
-                  for d in entry["differ"]] or ["| (no difference) | | |"]
+                  *tables.markdown(["test", "stock", "pep522"],
+                                   [[d["test"], d["stock"], d["pep522"]]
+                                    for d in entry["differ"]], empty="(no difference)")]
         for o in (s, p):
             if o:
                 lines.append(f"\n{o.variant}: {len(o.status)} modules, failed "
@@ -261,10 +256,9 @@ def report(outcomes: list[Outcome], out: Path) -> dict:
                                  f"{', '.join(o.sanitizer_reports) or 'none'}"
                                  if o.sanitizer else ""))
         lines.append("")
-    out.parent.mkdir(parents=True, exist_ok=True)
     # out is named after a version ("regrtest-3.13.5"): add, never replace, a suffix
-    out.with_name(out.name + ".json").write_text(json.dumps(
-        data | {"runs": [asdict(o) for o in outcomes]}, indent=1) + "\n")
+    tables.write_json(out.with_name(out.name + ".json"),
+                      data | {"runs": [asdict(o) for o in outcomes]})
     out.with_name(out.name + ".md").write_text("\n".join(lines) + "\n")
     return data
 
@@ -331,30 +325,30 @@ def publish(data: dict, docs: Path | None = None, *,
             "cores": ran.get("cores", os.cpu_count()),
             "regrtest": _regrtest_args(entry),
         }
-    docs.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    tables.write_json(json_path, doc, sort_keys=True)
     lines = [f"# CPython {version}: the whole regression suite, stock against pep522", "",
              "Both builds are made the same way (`nox -s build`); each mode runs "
              "CPython's whole suite under the fake RNG on both. A difference is "
              "a test module whose outcome is not the same on both; every one is "
-             "explained (`pep522_harness/regrtest_explained.toml`).", ""]
+             f"explained (`{EXPLAINED.relative_to(paths.REPO).as_posix()}`).", ""]
     for mode in sorted(doc["modes"]):
         e = doc["modes"][mode]
         lines += [f"## `{mode}`", "",
                   f"Run {e['date']}, {e['wall_s'] / 60:.1f} min for both variants on "
                   f"{e.get('cores', '?')} cores: `nox -s regrtest -- {e['command']}`, "
-                  f"that is `python -m test {e.get('regrtest', '')}`", "",
-                  "| test | stock | pep522 | why |", "|---|---|---|---|"]
+                  f"that is `python -m test {e.get('regrtest', '')}`", ""]
         whys = list(dict.fromkeys(d["why"] for d in e["differ"] if d["why"]))
-        lines += [f"| {d['test']} | {d['stock']} | {d['pep522']} | "
-                  + (f"[{whys.index(d['why']) + 1}]" if d["why"] else "**not explained**")
-                  + " |" for d in e["differ"]] or ["| (none) | | | |"]
+        lines += tables.markdown(
+            ["test", "stock", "pep522", "why"],
+            [[d["test"], d["stock"], d["pep522"],
+              f"[{whys.index(d['why']) + 1}]" if d["why"] else "**not explained**"]
+             for d in e["differ"]], empty="(none)")
         lines += ["", *(f"[{i}] {why}  " for i, why in enumerate(whys, 1))]
         lines += ["", "- the patch set's own test modules (only in pep522): " + (
                       ", ".join(f"{t} {o}" for t, o in sorted(e["added_modules"].items()))
                       or "none"),
-                  *(f"- failed on {v}: {', '.join(f) or 'nothing'}"
-                        for v, f in e["failed"].items()),
+                  *(f"- failed on {v}: {', '.join(e['failed'][v]) or 'nothing'}"
+                    for v in ("stock", "pep522") if v in e["failed"]),
                   f"- flaky (failed, then passed when re-run): "
                   f"{', '.join(e['flaky']) or 'none'}",
                   *(f"- left out of both runs (`--ignore {pattern}`): {why}"
@@ -366,10 +360,9 @@ def publish(data: dict, docs: Path | None = None, *,
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s regrtest --")
-    p.add_argument("--cpython", default=DEFAULT_VERSION)
-    p.add_argument("--mode", action="append", help="fake RNG mode (repeatable; "
-                   "default never-ready)")
-    p.add_argument("--variant", choices=("stock", "pep522", "both"), default="both")
+    options.cpython(p)
+    modes.option(p, default=["never-ready"])
+    options.variant(p, many=True)
     p.add_argument("--full", action="store_true", help="the whole suite")
     p.add_argument("-j", "--jobs", type=int, default=2)
     p.add_argument("--timeout", type=int, default=900, help="per test, seconds")
@@ -380,10 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("tests", nargs="*", help=f"default: {' '.join(FOCUS)} + ours")
     args = p.parse_args(argv)
     tests = args.tests or default_tests()
-    variants = ("stock", "pep522") if args.variant == "both" else (args.variant,)
     outcomes = []
-    for mode in args.mode or ["never-ready"]:
-        for variant in variants:
+    for mode in args.mode:
+        for variant in args.variant:
             print(f"regrtest: CPython {args.cpython} {variant}"
                   f"{f' ({args.sanitizer})' if args.sanitizer else ''} under {mode} ...",
                   flush=True)
@@ -401,10 +393,6 @@ def main(argv: list[str] | None = None) -> int:
     for mode, entry in data["modes"].items():
         print(f"{mode}: {len(entry['differ'])} tests differ between stock and pep522")
     print(f"report: {paths.OUT / name}.md (and .json)")
-    if args.full and args.variant == "both" and not args.sanitizer:
+    if args.full and set(args.variant) == set(VARIANTS) and not args.sanitizer:
         print(f"published: {publish(data, reread=args.from_logs)} (and .json)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

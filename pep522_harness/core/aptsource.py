@@ -15,12 +15,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import HarnessError
+
 SYSTEM_SOURCES = Path("/etc/apt/sources.list")
 SYSTEM_SOURCES_D = Path("/etc/apt/sources.list.d")
 DEFAULT_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 
 
-class AptError(RuntimeError):
+class AptError(HarnessError):
     pass
 
 
@@ -146,13 +148,13 @@ class PrivateApt:
             "".join(f'{k} "{v}";\n' for k, v in conf.items()))
         self._updated = False
 
-    def _run(self, *args: str, cwd: Path | None = None) -> str:
+    def _run(self, *args: str, cwd: Path | None = None, tool: str = "apt-get") -> str:
         env = dict(os.environ, APT_CONFIG=str(self.root / "apt.conf"),
                    LC_ALL="C")
-        proc = subprocess.run(["apt-get", "-q", *args], cwd=cwd, env=env,
+        proc = subprocess.run([tool, "-q", *args], cwd=cwd, env=env,
                               capture_output=True, text=True)
         if proc.returncode:
-            raise AptError(f"apt-get {' '.join(args)} failed:\n"
+            raise AptError(f"{tool} {' '.join(args)} failed:\n"
                            f"{proc.stderr.strip() or proc.stdout.strip()}")
         return proc.stdout
 
@@ -168,6 +170,14 @@ class PrivateApt:
         before = set(dest.iterdir())
         self._run("source", "--download-only", package, cwd=dest)
         return sorted(set(dest.iterdir()) - before) or sorted(dest.iterdir())
+
+    def depends(self, package: str) -> list[str]:
+        """What ``package`` depends on (``apt-cache depends``)."""
+        self.update()
+        out = self._run("depends", package, tool="apt-cache")
+        return [name for kind, _, name in (line.strip().partition(": ")
+                                           for line in out.splitlines())
+                if kind == "Depends"]
 
     def download(self, package: str, dest: Path) -> Path:
         """Download a binary package's .deb into ``dest``."""

@@ -1,6 +1,6 @@
 """Patched against stock with pyperf, and how fast secrets wakes up.
 
-    python -m pep522_harness.bench [--cpython V ...] [--fast | --rigorous] [--out DIR]
+    python -m pep522_harness bench [--cpython V ...] [--fast | --rigorous] [--out DIR]
 
 For each release, builds (or reuses) the stock and pep522 interpreters and
 runs the same pyperf benchmarks on both, in rounds that alternate the
@@ -42,10 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import build, paths, versions
+from pep522_harness.core import build, options, paths, tables
+from pep522_harness.core.errors import HarnessError
+from pep522_harness.core.versions import VARIANTS
+from pep522_harness.fake import modes
 
 PYPERF = "pyperf==2.10.0"
-VARIANTS = ("stock", "pep522")
 WAIT_DELAY = 1.0   # seconds the fake RNG stays not ready once someone waits
 
 
@@ -117,7 +119,7 @@ print(json.dumps({"call": call, "t_call": t0, "t_return": t1, "cpu": c1 - c0}))
 """
 
 
-class BenchError(RuntimeError):
+class BenchError(HarnessError):
     pass
 
 
@@ -201,20 +203,16 @@ def run_pyperf(python: Path, bench: Bench, out: Path, args: tuple[str, ...]) -> 
     print("   ", proc.stdout.strip(), flush=True)
 
 
-def wake_once(python: Path, log: Path) -> dict[str, Any]:
+def wake_once(python: Path) -> dict[str, Any]:
     """One launch under ready-on-wait; latency and CPU, or an error."""
-    log.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "pep522_harness.fakerng", "--log", str(log),
-           f"ready-on-wait={WAIT_DELAY}", "--", str(python), "-I", "-c", WAIT_CODE]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=paths.REPO,
-                              timeout=WAIT_DELAY + 60, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
+    run = modes.run(f"ready-on-wait={WAIT_DELAY}", [str(python), "-I", "-c", WAIT_CODE],
+                    cwd=paths.REPO, timeout=WAIT_DELAY + 60, watch=True)
+    if run.timed_out:
         return {"error": "the wait never returned (no blocking getrandom()?)"}
-    if proc.returncode:
-        return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
-    events = [json.loads(line) for line in log.read_text().splitlines()]
+    if run.returncode:
+        return {"error": (run.stderr.strip().splitlines() or ["?"])[-1]}
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    events = run.events
     hold = next((e for e in events if e["event"] == "hold"), None)
     ready = next((e for e in events if e["event"] == "ready"), None)
     if hold is None or ready is None:
@@ -294,10 +292,7 @@ def ratio_table(pyperf: Any, version: str, out: Path,
                 verdicts: dict[str, tuple[str, bool]],
                 header: str) -> str:
     suites = {v: pyperf.BenchmarkSuite.load(str(out / f"{v}.json")) for v in VARIANTS}
-    lines = [f"## CPython {version}: pep522 / stock", "", header, "",
-             "| benchmark | stock | pep522 | pep522/stock | median ratio | goal "
-             "| goal met | pyperf |",
-             "|---|---:|---:|---:|---:|---|---|---|"]
+    rows = []
     for bench in BENCHES:
         try:
             got = {v: suites[v].get_benchmark(bench.name) for v in VARIANTS}
@@ -309,10 +304,13 @@ def ratio_table(pyperf: Any, version: str, out: Path,
         verdict, significant = verdicts.get(bench.name, ("", False))
         met = judge(bench, ratio, medians["pep522"], significant)
         shown = medians if bench.absolute else means
-        cells = [bench.label, *(value_text(bench, got[v], shown[v]) for v in VARIANTS),
-                 f"{ratio:.3f}×", f"{medians['pep522'] / medians['stock']:.3f}×",
-                 goal_text(bench), met or "—", verdict]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append([bench.label, *(value_text(bench, got[v], shown[v]) for v in VARIANTS),
+                     f"{ratio:.3f}×", f"{medians['pep522'] / medians['stock']:.3f}×",
+                     goal_text(bench), met or "—", verdict])
+    lines = [f"## CPython {version}: pep522 / stock", "", header, "",
+             *tables.markdown(["benchmark", "stock", "pep522", "pep522/stock",
+                               "median ratio", "goal", "goal met", "pyperf"], rows,
+                              right=(1, 2, 3, 4))]
     return "\n".join(lines) + "\n"
 
 
@@ -344,13 +342,11 @@ def measure(version: str, level_name: str, out: Path,
                         suite.get_benchmark(bench.name).get_loops()))
     wake: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     if any(b in WAKE for b in selected):
-        log = out / "wake-supervisor.jsonl"
         for i in range(level.wake_runs):
             for v in VARIANTS if i % 2 == 0 else VARIANTS[::-1]:
                 print(f"[{version} wake {i + 1}/{level.wake_runs}] {v}", flush=True)
-                wake[v].append(wake_once(pythons[v], log))
-        log.unlink(missing_ok=True)
-        (out / "wake.json").write_text(json.dumps(wake, indent=1) + "\n")
+                wake[v].append(wake_once(pythons[v]))
+        tables.write_json(out / "wake.json", wake)
         for v in VARIANTS:
             good = [w for w in wake[v] if "error" not in w]
             if not good:
@@ -419,8 +415,7 @@ def instructions(python: Path, *args: str) -> int:
 
 def instruction_table(version: str, out: Path) -> str:
     pythons = {v: snapshot(version, v)[0] for v in VARIANTS}
-    rows = [f"## CPython {version}: instructions (callgrind), pep522 / stock", "",
-            "| what | stock | pep522 | pep522/stock |", "|---|---:|---:|---:|"]
+    rows = []
     for label, setup, stmt in IR_CALLS:
         per_call = {}
         for v in VARIANTS:
@@ -428,15 +423,17 @@ def instruction_table(version: str, out: Path) -> str:
                                  f"{setup}\nfor _ in range({n}): {stmt}")
                     for n in IR_LOOPS)
             per_call[v] = (b - a) / (IR_LOOPS[1] - IR_LOOPS[0])
-        rows.append(f"| {label}, per call | {per_call['stock']:.0f} | "
-                    f"{per_call['pep522']:.0f} | "
-                    f"{per_call['pep522'] / per_call['stock']:.3f}× |")
+        rows.append([f"{label}, per call", f"{per_call['stock']:.0f}",
+                     f"{per_call['pep522']:.0f}",
+                     f"{per_call['pep522'] / per_call['stock']:.3f}×"])
     start = {v: min(instructions(pythons[v], "-I", "-c", "pass")
                     for _ in range(IR_STARTUP_RUNS)) for v in VARIANTS}
-    rows.append(f"| start-up `-I -c pass` (least of {IR_STARTUP_RUNS}) | "
-                f"{start['stock']:,} | {start['pep522']:,} | "
-                f"{start['pep522'] / start['stock']:.4f}× |")
-    md = "\n".join(rows) + "\n"
+    rows.append([f"start-up `-I -c pass` (least of {IR_STARTUP_RUNS})",
+                 f"{start['stock']:,}", f"{start['pep522']:,}",
+                 f"{start['pep522'] / start['stock']:.4f}×"])
+    md = "\n".join([f"## CPython {version}: instructions (callgrind), pep522 / stock", "",
+                    *tables.markdown(["what", "stock", "pep522", "pep522/stock"], rows,
+                                     right=(1, 2, 3))]) + "\n"
     out.mkdir(parents=True, exist_ok=True)
     (out / "instructions.md").write_text(md)
     return md
@@ -444,8 +441,7 @@ def instruction_table(version: str, out: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s bench --")
-    p.add_argument("--cpython", action="append", choices=list(versions.releases()),
-                   help=f"release (repeatable; default {versions.DEFAULT_VERSION})")
+    options.cpython(p, many=True)
     speed = p.add_mutually_exclusive_group()
     speed.add_argument("--fast", dest="level", action="store_const", const="fast",
                        help="a short run that checks the machinery (CI)")
@@ -458,19 +454,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=paths.OUT / "bench",
                    help="output folder (default build/out/bench)")
     args = p.parse_args(argv)
-    try:
-        for version in args.cpython or [versions.DEFAULT_VERSION]:
-            md = measure(version, args.level or "default", args.out / version, args.only)
-            print("\n" + md)
-            print(f"written: {args.out / version}/"
-                  "{stock,pep522}.json, compare.txt, wake.json, ratios.md")
-            if args.instructions:
-                print("\n" + instruction_table(version, args.out / version))
-    except (BenchError, build.BuildError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    for version in args.cpython:
+        md = measure(version, args.level or "default", args.out / version, args.only)
+        print("\n" + md)
+        print(f"written: {args.out / version}/"
+              "{stock,pep522}.json, compare.txt, wake.json, ratios.md")
+        if args.instructions:
+            print("\n" + instruction_table(version, args.out / version))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

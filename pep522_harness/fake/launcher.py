@@ -1,20 +1,10 @@
 """Run a command with the Linux kernel RNG faked as not ready (yet).
 
-    python -m pep522_harness.fakerng [--count-urandom FILE] [--log FILE] MODE -- COMMAND [ARGS...]
-    python -m pep522_harness.fakerng --check [MODE]
-    python -m pep522_harness.fakerng --bench [--seconds S] [--json FILE]
+    python -m pep522_harness fakerng [--count-urandom FILE] [--log FILE] MODE -- COMMAND [ARGS...]
+    python -m pep522_harness fakerng --check [MODE]
+    python -m pep522_harness fakerng --bench [--seconds S] [--json FILE]
 
-Modes:
-
-    ready                 no filter: the machine's own, ready RNG
-    never-ready           getrandom(GRND_NONBLOCK) fails with EAGAIN; blocking
-                          and GRND_INSECURE calls pass through
-    enosys, eperm         every getrandom() fails so (kernels before 3.17;
-                          old container profiles)
-    ready-after=SECONDS   not ready until SECONDS after launch, then ready
-    ready-on-wait[=DELAY] not ready until DELAY seconds (default 0.1) after the
-                          first blocking getrandom(), as a kernel that seeds
-                          itself once someone waits
+MODE is one of the mode table's (``modes.py``; ``--help`` lists them).
 
 The filters come from the patch set's own ``Lib/test/support/seccomp_helper.py``
 (loaded by path), so CPython's in-tree tests and this launcher fake the same
@@ -44,6 +34,7 @@ without seccomp filters or user notification, the vDSO trap, no strace).
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import importlib.util
 import json
@@ -60,29 +51,24 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
-from .paths import REPO
-from .supervisor import (FORWARDED_SIGNALS, Listener, Readiness, SignalFd,
-                         Supervisor, exit_like)
+from pep522_harness.core import tables
+from pep522_harness.core.paths import REPO
+
+from . import modes
+from .modes import Mode, Refusal, parse_mode
+from .supervisor import (FORWARDED_SIGNALS, GRND_INSECURE, GRND_NONBLOCK, Listener,
+                         Readiness, SignalFd, Supervisor, exit_like)
 
 HELPER_PATH = REPO / "Lib" / "test" / "support" / "seccomp_helper.py"
 SIMULATE_VDSO_ENV = "PEP522_FAKERNG_SIMULATE_VDSO"
-DEFAULT_WAIT_DELAY = 0.1
-
-GRND_NONBLOCK = 0x0001
-GRND_INSECURE = 0x0004
 
 PR_SET_PDEATHSIG = 1
 
-USAGE = ("usage: python -m pep522_harness.fakerng [--count-urandom FILE] [--log FILE] "
+USAGE = ("usage: python -m pep522_harness fakerng [--count-urandom FILE] [--log FILE] "
          "MODE -- COMMAND [ARGS...]\n"
-         "       python -m pep522_harness.fakerng --check [MODE]\n"
-         "       python -m pep522_harness.fakerng --bench [--seconds S] [--json FILE]\n"
-         "MODE: ready | never-ready | enosys | eperm | ready-after=SECONDS | "
-         "ready-on-wait[=DELAY]")
-
-
-class Refusal(Exception):
-    """The launcher cannot fake the RNG faithfully; the message says why."""
+         "       python -m pep522_harness fakerng --check [MODE]\n"
+         "       python -m pep522_harness fakerng --bench [--seconds S] [--json FILE]\n"
+         f"MODE: {modes.syntax()}")
 
 
 @lru_cache(maxsize=None)
@@ -96,53 +82,6 @@ def load_helper() -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-
-
-@dataclass(frozen=True)
-class Mode:
-    """A fake-RNG mode: its filter and, for stateful modes, when it gets ready."""
-
-    text: str
-    filter: str | None                # seccomp_helper filter; None: no filter
-    ready_after: float | None = None
-    ready_on_wait: float | None = None
-
-    @property
-    def stateful(self) -> bool:
-        return self.filter == "notify"
-
-    @property
-    def probe_filter(self) -> str | None:
-        """The static filter the vDSO probe runs under (same getrandom path)."""
-        return "never-ready" if self.stateful else self.filter
-
-    @property
-    def probe_errno(self) -> int:
-        return {"enosys": errno.ENOSYS, "eperm": errno.EPERM}.get(
-            self.filter or "", errno.EAGAIN)
-
-
-def _seconds(text: str, what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{what} wants a number of seconds, not {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"{what} wants a finite number of seconds >= 0, not {text!r}")
-    return value
-
-
-def parse_mode(text: str) -> Mode:
-    """``'ready-on-wait=0.3'`` -> Mode; ValueError with a message if unknown."""
-    name, eq, arg = text.partition("=")
-    if name in ("ready", "never-ready", "enosys", "eperm") and not eq:
-        return Mode(text, None if name == "ready" else name)
-    if name == "ready-after" and eq:
-        return Mode(text, "notify", ready_after=_seconds(arg, name))
-    if name == "ready-on-wait":
-        delay = _seconds(arg, name) if eq else DEFAULT_WAIT_DELAY
-        return Mode(text, "notify", ready_on_wait=delay)
-    raise ValueError(f"unknown mode {text!r}")
 
 
 # -- the vDSO trap -----------------------------------------------------------
@@ -178,7 +117,6 @@ def libc_version() -> str:
 
 def vdso_has_getrandom() -> bool | None:
     """Whether this process's vDSO exports getrandom (None: cannot tell)."""
-    import ctypes
     try:
         with open("/proc/self/maps") as maps:
             for line in maps:
@@ -275,7 +213,6 @@ def _children(pid: int) -> list[int]:
 # -- launching -----------------------------------------------------------------
 
 def _prctl(option: int, arg: int) -> None:
-    import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0) != 0:
         err = ctypes.get_errno()
@@ -476,12 +413,8 @@ def measure(mode: str | None, flags: int, seconds: float = 1.0, warm: bool = Fal
     """getrandom() calls per second of one process under mode (None: no launcher)."""
     python = [sys.executable, "-I", "-c", BENCH, str(flags), str(seconds),
               "warm" if warm else "cold"]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    cmd = python if mode is None else [sys.executable, "-m", "pep522_harness.fakerng",
-                                       mode, "--", *python]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                          timeout=seconds * 10 + 60)
+    cmd = python if mode is None else modes.command(parse_mode(mode), python)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 10 + 60)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:5])}...: exit {proc.returncode}: {proc.stderr}")
     data = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -495,13 +428,13 @@ def bench(seconds: float = 1.0) -> list[Rate]:
 
 def format_rates(rates: list[Rate]) -> str:
     base = {r.flags: r.per_second for r in rates if r.mode == "none"}
-    lines = ["| mode | flags | answer | getrandom calls/s | vs none |",
-             "| --- | --- | --- | ---: | ---: |"]
+    rows = []
     for r in rates:
         ref = base.get(r.flags) or base.get("0") or 0.0
-        rel = f"{r.per_second / ref:.2f}x" if ref else "-"
-        lines.append(f"| {r.mode} | {r.flags} | {r.answer} | {r.per_second:,.0f} | {rel} |")
-    return "\n".join(lines)
+        rows.append([r.mode, r.flags, r.answer, f"{r.per_second:,.0f}",
+                     f"{r.per_second / ref:.2f}x" if ref else "-"])
+    return "\n".join(tables.markdown(["mode", "flags", "answer", "getrandom calls/s",
+                                      "vs none"], rows, right=(3, 4)))
 
 
 # -- command line ---------------------------------------------------------------
@@ -541,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     while args and args[0].startswith("-") and args[0] != "--":
         opt = args.pop(0)
         if opt in ("-h", "--help"):
-            print(__doc__.strip())
+            print(__doc__.strip() + "\n\nModes:\n\n" + modes.describe())
             return 0
         if opt in ("--bench", "--check"):
             action = opt[2:]
@@ -559,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
             json_file = Path(value)
         else:
             try:
-                seconds = _seconds(value, "--seconds")
+                seconds = modes.seconds(value, "--seconds")
             except ValueError as exc:
                 return _usage(str(exc))
     try:
@@ -567,8 +500,8 @@ def main(argv: list[str] | None = None) -> int:
             rates = bench(seconds)
             print(format_rates(rates))
             if json_file is not None:
-                json_file.write_text(json.dumps(
-                    [dict(asdict(r), per_second=r.per_second) for r in rates], indent=2) + "\n")
+                tables.write_json(json_file, [dict(asdict(r), per_second=r.per_second)
+                                              for r in rates])
             return 0
         if action == "check":
             return _check(args[0] if args else None)
@@ -586,7 +519,3 @@ def main(argv: list[str] | None = None) -> int:
     except Refusal as exc:
         print(f"fakerng: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,10 @@
-"""Other people's code on a patched interpreter, and the impact table.
+"""Other people's code on a patched interpreter: its own test suite, stock against patched.
 
     nox -s impact -- --project PATH|NAME [--cpython V] [--mode M] [--tests ARGS]
 
 Runs a project's own test suite through tox, with a tox environment whose
 interpreter is our built one, stock and patched, each under a fake RNG mode
-(``python -m pep522_harness.fakerng MODE -- tox ...``; readiness is global to
+(``python -m pep522_harness fakerng MODE -- tox ...``; readiness is global to
 the whole process tree, so the tests, the subprocesses they start and pip
 inside tox all see the same kernel).  It reports which tests change outcome
 between stock and patched and the first frame where BlockingIOError was
@@ -18,17 +18,12 @@ test folder).  tox's environments install the project's test dependencies
 once, with a ready RNG (``tox --notest``), then only the test command runs under
 the fake.
 
-The impact table (build/out/impact.md and .json; its latest copy in
-docs/impact.md) holds a row per program (``programs.py``) and per project:
-columns are version x variant x mode, cells say works / raises (where) /
-waits (how long).
+Each project is a row of the impact table (``table.py``), beside the programs.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import re
 import shlex
@@ -41,15 +36,14 @@ import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-from . import build, paths, versions
+from pep522_harness.core import build, options, paths, process
+from pep522_harness.core.errors import HarnessError
+from pep522_harness.core.tables import Cell
+from pep522_harness.core.versions import VARIANTS
+from pep522_harness.fake import modes
 
-# The table's store, committed beside its Markdown: a run merges its rows
-# into it, so running one release or one project keeps every other row.
-JSON = paths.REPO / "docs" / "impact.json"
-MODES = ("never-ready", "ready-on-wait")
-VARIANTS = ("stock", "pep522")
+from . import programs, table
 
 
 @dataclass(frozen=True)
@@ -84,156 +78,13 @@ PROJECTS: dict[str, Project] = {p.name: p for p in (
 )}
 
 
-# -- the table store ------------------------------------------------------------
-
-def load(path: Path = JSON) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {"rows": {}}
-
-
-def portable(value: Any) -> Any:
-    """``value`` with the checkout's own path taken out of every string, so
-    that the committed table names files relative to the checkout."""
-    if isinstance(value, str):
-        return paths.relative(value)
-    if isinstance(value, dict):
-        return {k: portable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [portable(v) for v in value]
-    return value
-
-
-def record(name: str, kind: str, what: str, cells: dict[str, dict], command: str,
-           details: dict | None = None, path: Path = JSON) -> None:
-    """Merge one row's cells (keyed by 'VERSION VARIANT MODE') into the table."""
-    data = load(path)
-    row = data["rows"].setdefault(name, {"kind": kind, "cells": {}})
-    row.update(kind=kind, what=what)
-    made = {"command": command, "date": datetime.date.today().isoformat()}
-    for version in {c.split()[0] for c in cells}:
-        row.setdefault("made", {})[version] = made
-    row["cells"].update(portable(cells))
-    if details is not None:
-        row.setdefault("details", {}).update(portable(details))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1) + "\n")
-
-
-def _order(data: dict) -> list[str]:
-    from .programs import PROGRAMS
-    known = [p.name for p in PROGRAMS]
-    names = list(data["rows"])
-    return sorted(names, key=lambda n: (data["rows"][n]["kind"] != "program",
-                                        known.index(n) if n in known else 0, n))
-
-
-def markdown(data: dict) -> str:
-    lines: list[str] = []
-    columns = sorted({c for r in data["rows"].values() for c in r["cells"]},
-                     key=lambda c: (c.split()[0] != versions.DEFAULT_VERSION, c.split()[0],
-                                    MODES.index(c.split()[2]) if c.split()[2] in MODES else 9,
-                                    VARIANTS.index(c.split()[1])))
-    for version in dict.fromkeys(c.split()[0] for c in columns):
-        cols = [c for c in columns if c.split()[0] == version]
-        lines += [f"### CPython {version}", "",
-                  "| program or project | " + " | ".join(
-                      f"{c.split()[2]}<br>{c.split()[1]}" for c in cols) + " |",
-                  "|---" * (len(cols) + 1) + "|"]
-        for name in _order(data):
-            row = data["rows"][name]
-            if not any(c in row["cells"] for c in cols):
-                continue
-            label = name if row["kind"] == "program" else f"{name} (tests)"
-            lines.append(f"| {label} | " + " | ".join(
-                row["cells"].get(c, {}).get("text", "") for c in cols) + " |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-LEGEND = """\
-Cells: **works**: did its job without waiting; **raises at F:L**: failed with
-BlockingIOError first raised at F:L; **waits S s**: did its job after S seconds
-held in a blocking getrandom() (ready-on-wait: the fake kernel gets ready 0.1 s
-after the first blocking call); **blocks (N getrandom)**: under never-ready the
-fake lets blocking getrandom() calls through, so the program did its job, but on
-a kernel that never gets ready it would hang in the first of those N calls.
-For projects: the outcome of the test suite (failed tests, and the frame where
-BlockingIOError was first raised)."""
-
-
-def store(docs: bool) -> Path:
-    """Where a run records its rows: docs/impact.json, or with --no-docs a
-    scratch copy of it in build/out/ (so docs/ stays as it was)."""
-    if docs:
-        return JSON
-    scratch = paths.OUT / "impact.json"
-    if not scratch.exists() and JSON.exists():
-        scratch.parent.mkdir(parents=True, exist_ok=True)
-        scratch.write_text(JSON.read_text())
-    return scratch
-
-
-def write(path: Path = JSON) -> Path:
-    """Regenerate the Markdown twin of the table (docs/impact.md) from its JSON."""
-    data = load(path)
-    body = markdown(data)
-    made = ["| row | CPython | made by | date |", "|---|---|---|---|"]
-    for name in _order(data):
-        for version, m in sorted(data["rows"][name].get("made", {}).items(), reverse=True):
-            made.append(f"| {name} | {version} | `{m['command']}` | {m['date']} |")
-    details = project_details(data)
-    text = "\n".join([
-        "# Impact of PEP 522 on real programs and projects", "",
-        "Stock and patched CPython, built identically, under the fake not-ready RNG "
-        "(`python -m pep522_harness.fakerng MODE -- ...`).", "", LEGEND, "",
-        body, "## Rows: what each one runs", "",
-        *[f"- **{n}**: {data['rows'][n].get('what', '')}" for n in _order(data)], "",
-        *details,
-        "## Made by", "", *made, ""])
-    md = path.with_suffix(".md")
-    md.parent.mkdir(parents=True, exist_ok=True)
-    md.write_text(text)
-    return md
-
-
-def project_details(data: dict) -> list[str]:
-    out: list[str] = []
-    for name in _order(data):
-        row = data["rows"][name]
-        if row["kind"] != "project":
-            continue
-        out += [f"## {name}", "", row.get("why", ""), ""]
-        for key, d in sorted(row.get("details", {}).items()):
-            changed = d.get("changed", [])
-            # Tests that were not collected because their module failed to
-            # import are one line, not one each.
-            lost = [t for t in changed if t["pep522"] == "absent"]
-            shown = [t for t in changed if t["pep522"] != "absent"]
-            out.append(f"- {key}: {len(changed)} tests change outcome"
-                       + (":" if changed else "."))
-            for t in shown[:15]:
-                out.append(f"  - `{t['test']}`: {t['stock']} -> {t['pep522']}"
-                           + (f" (BlockingIOError at `{t['where']}`)" if t.get("where") else ""))
-            if len(shown) > 15:
-                out.append(f"  - ... and {len(shown) - 15} more")
-            if lost:
-                out.append(f"  - {len(lost)} tests not collected: their module failed "
-                           "to import")
-            if d.get("first_frame"):
-                out.append(f"  - first BlockingIOError raised at `{d['first_frame']}`")
-        out.append("")
-    return out
-
-
 # -- getting a project ----------------------------------------------------------
 
 WORK = paths.BUILD / "impact"
 TOX_INI = "tox-pep522.ini"
 
 
-class ImpactError(RuntimeError):
+class ImpactError(HarnessError):
     pass
 
 
@@ -301,14 +152,6 @@ def project_source(name_or_path: str) -> tuple[Project, Path]:
 
 # -- running its tests through tox ---------------------------------------------
 
-LAUNCH_SCRIPT = """#!/bin/sh
-# The fake RNG launcher for the test command inside tox.
-exec {python} -c '{code}' {repo} "$@"
-"""
-LAUNCH_CODE = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-               "from pep522_harness.fakerng import main; sys.exit(main())")
-
-
 def tox_ini(project: Project, pythons: dict[str, Path]) -> str:
     """Our tox configuration for the project: one env per built interpreter.
 
@@ -368,7 +211,6 @@ class TestRun:
     def cell(self, baseline: TestRun | None = None) -> dict:
         """The table cell; failures that also happen with a ready RNG
         (``baseline``: the same interpreter, no fake) are not the RNG's."""
-        from .programs import Cell
         passed = self.count("passed")
         blocked = self.count("blocks")
         failing = self.failing()
@@ -410,7 +252,6 @@ def parse_junit(path: Path, root: Path | None = None
                 ) -> tuple[dict[str, str], dict[str, str]]:
     """({test id: passed|failed|error|skipped}, {test id: BlockingIOError frame});
     frames in the project's sources (``root``) are named relative to it."""
-    from .programs import blocking_frame
     outcomes: dict[str, str] = {}
     frames: dict[str, str] = {}
     try:
@@ -425,7 +266,7 @@ def parse_junit(path: Path, root: Path | None = None
             if node is not None:
                 outcome = {"failure": "failed"}.get(tag, tag)
                 text = (node.text or "") + "\n" + (node.get("message") or "")
-                frame = blocking_frame(text, root)
+                frame = programs.blocking_frame(text, root)
                 if frame is None and "BlockingIOError" in text:
                     frame = "?"
                 if frame and tag != "skipped":
@@ -457,44 +298,39 @@ def _pids_of(trace: str, roots: tuple[str, ...]) -> set[str]:
 
 def run_suite(project: Project, src: Path, variant: str, mode: str,
               workdir: Path, launch: Path, timeout: float = 900) -> TestRun:
-    from .programs import blocking_getrandom_calls, held_seconds, run_group, waited_in_secrets
     ini = src / TOX_INI
     out = workdir / "runs" / f"{variant}-{mode}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     junit, trace, log = out / "junit.xml", out / "trace", out / "fakerng.log"
-    if mode == "never-ready":
-        prefix = (f"{launch} never-ready -- {shutil.which('strace')} -f -qq -s 200 --seccomp-bpf "
-                  f"-e trace=getrandom,execve,clone,clone3,fork,vfork -e signal=none "
-                  f"-o {trace} --")
-    elif mode == "ready":
-        prefix = ""
-    else:
-        prefix = f"{launch} --log {log} {mode} --"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_"))}
-    env.update(PEP522_LAUNCH=prefix, PEP522_JUNIT=str(junit))
+    # Under never-ready strace follows the processes too, so that only the
+    # blocking calls of our interpreters count (not tox's, nor pip's).
+    prefix = " ".join([str(launch), *modes.arguments(
+        modes.parse_mode(mode), [], log=log, trace=trace,
+        calls=("execve", "clone", "clone3", "fork", "vfork"))])
+    env = process.clean_env({"PEP522_LAUNCH": prefix, "PEP522_JUNIT": str(junit)})
     start = time.monotonic()
     cmd = tox_cmd(ini, workdir / "tox", variant, "--skip-pkg-install")
     try:
-        proc = run_group(cmd, cwd=src, env=env, timeout=timeout)
+        proc = process.run(cmd, cwd=src, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         proc = subprocess.CompletedProcess(cmd, -9, "", f"timeout after {timeout:.0f} s")
     (out / "tox.log").write_text(proc.stdout + proc.stderr)
     outcomes, frames = parse_junit(junit, src.resolve())
-    if mode == "never-ready":
-        for test, frame in list(frames.items()):
-            if waited_in_secrets(mode, frame, 1):
-                outcomes[test] = "blocks"      # would wait forever in secrets
-                del frames[test]
+    for test, frame in list(frames.items()):
+        if modes.waited_in_secrets(mode, frame, 1):
+            outcomes[test] = "blocks"      # would wait forever in secrets
+            del frames[test]
     run = TestRun(variant, mode, proc.returncode, round(time.monotonic() - start, 1),
                   outcomes, frames, tail=(proc.stdout + proc.stderr)[-3000:])
     if trace.exists():
         text = trace.read_text(errors="replace")
         ours = _pids_of(text, (str(workdir), str(paths.BUILD)))
-        run.blocking_calls = sum(blocking_getrandom_calls(line) for line in text.splitlines()
+        run.blocking_calls = sum(modes.blocking_getrandom_calls(line)
+                                 for line in text.splitlines()
                                  if line.partition(" ")[0] in ours)
     if log.exists():
-        run.waited, run.held = held_seconds(log.read_text())
+        run.waited, run.held = modes.held_seconds(log.read_text())
     return run
 
 
@@ -506,18 +342,14 @@ def compare(stock: TestRun, patched: TestRun) -> list[dict[str, str]]:
             for t in tests if stock.outcomes.get(t) != patched.outcomes.get(t)]
 
 
-def run_project(name_or_path: str, version: str, modes: list[str],
+def run_project(name_or_path: str, version: str, modes_: list[str],
                 log=print) -> dict:
     """Set up the project's tox envs, run its suite per variant and mode."""
     project, src = project_source(name_or_path)
     workdir = src.parent
     pythons = {v: build.build(version, v, quiet=True) for v in VARIANTS}
     (src / TOX_INI).write_text(tox_ini(project, pythons))
-    launch = workdir / "fakerng-launch"
-    launch.write_text(LAUNCH_SCRIPT.format(python=shlex.quote(sys.executable),
-                                           code=LAUNCH_CODE,
-                                           repo=shlex.quote(str(paths.REPO))))
-    launch.chmod(0o755)
+    launch = modes.script(workdir / "fakerng-launch")
     tox_dir = workdir / "tox"
     log(f"impact: {project.name} {project.version}: tox envs for CPython {version} "
         "(set-up with a ready RNG)")
@@ -529,16 +361,16 @@ def run_project(name_or_path: str, version: str, modes: list[str],
     runs: dict[tuple[str, str], TestRun] = {}
     for variant in VARIANTS:
         runs[(variant, "ready")] = run_suite(project, src, variant, "ready", workdir, launch)
-    for mode in modes:
+    for mode in modes_:
         for variant in VARIANTS:
             run = run_suite(project, src, variant, mode, workdir, launch)
             runs[(variant, mode)] = run
             text = run.cell(runs[(variant, "ready")])["text"]
             log(f"  {version} {variant:6} {mode:13} {text} ({run.seconds} s)")
     cells = {f"{version} {v} {m}": runs[(v, m)].cell(runs[(v, "ready")])
-             for m in modes for v in VARIANTS}
+             for m in modes_ for v in VARIANTS}
     details = {}
-    for mode in modes:
+    for mode in modes_:
         stock, patched = runs[("stock", mode)], runs[("pep522", mode)]
         changed = compare(stock, patched)
         details[f"{version} {mode}"] = {
@@ -557,30 +389,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s impact --")
     p.add_argument("--project", action="append", required=True, metavar="PATH|NAME",
                    help=f"a project folder, or one of: {', '.join(PROJECTS)}")
-    p.add_argument("--cpython", default=versions.DEFAULT_VERSION,
-                   choices=list(versions.releases()))
-    p.add_argument("--mode", action="append", help=f"default: {' '.join(MODES)}")
+    options.cpython(p)
+    modes.option(p, default=modes.NOT_READY)
     p.add_argument("--no-docs", action="store_true", help="record into build/out/impact.json (a copy of docs/impact.json), not docs/")
     args = p.parse_args(argv)
     command = "nox -s impact -- " + shlex.join(sys.argv[1:] if argv is None else argv)
-    path = store(docs=not args.no_docs)
-    try:
-        for name in args.project:
-            result = run_project(name, args.cpython, args.mode or list(MODES))
-            project = result["project"]
-            record(project.name, "project", f"{project.name} {project.version}: "
-                   f"pytest {' '.join(project.tests)}", result["cells"], command,
-                   result["details"], path=path)
-            data = load(path)
-            data["rows"][project.name]["why"] = project.why
-            path.write_text(json.dumps(data, indent=1) + "\n")
-    except ImpactError as exc:
-        print(f"impact: {exc}", file=sys.stderr)
-        return 1
-    md = write(path)
+    path = table.store(docs=not args.no_docs)
+    for name in args.project:
+        result = run_project(name, args.cpython, args.mode)
+        project = result["project"]
+        table.record(project.name, "project", f"{project.name} {project.version}: "
+                     f"pytest {' '.join(project.tests)}", result["cells"], command,
+                     result["details"], why=project.why, path=path)
+    md = table.write(path, programs.ROWS)
     print(f"impact table: {md} (and .json)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

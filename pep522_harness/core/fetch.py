@@ -4,10 +4,13 @@ Sources, in order: a tarball or CPython checkout the user names, python.org,
 then Debian's source package of the same release (its ``.orig`` tarball is
 the upstream tarball byte for byte, so the same SHA-256 pin applies).
 A verified tarball is kept in the user's cache; nothing unverified is kept.
+
+    python -m pep522_harness fetch [--cpython V] [--tarball PATH | --source DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import shutil
@@ -17,14 +20,15 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
+from . import options, paths
 from .aptsource import AptError, PrivateApt
-from .versions import Release
+from .errors import HarnessError
+from .versions import Release, release
 
 PYTHON_ORG_TIMEOUT = float(os.environ.get("PEP522_DOWNLOAD_TIMEOUT", "15"))
 
 
-class FetchError(RuntimeError):
+class FetchError(HarnessError):
     pass
 
 
@@ -171,3 +175,22 @@ def _check_checkout(source: Path, release: Release) -> Path:
                                  f"not {release.version}")
             return source.resolve()
     raise FetchError(f"--source {source}: no PY_VERSION in {header}")
+
+
+def source_options(p: argparse.ArgumentParser) -> None:
+    """--cpython, and where its sources come from (fetch, apply, build)."""
+    options.cpython(p)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--tarball", type=Path, metavar="PATH",
+                     help="use this release tarball (checked against the pin)")
+    src.add_argument("--source", type=Path, metavar="DIR",
+                     help="use this CPython checkout of the same release")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="nox -s fetch --")
+    source_options(p)
+    args = p.parse_args(argv)
+    got = fetch(release(args.cpython), tarball=args.tarball, source=args.source)
+    print(f"{got.path or got.source_dir} ({got.origin})")
+    return 0

@@ -1,6 +1,6 @@
 """Our series on top of Debian's own patches, as a Debian packager carries it.
 
-    python -m pep522_harness.debian [--cpython V] [--no-build] [--jobs N]
+    python -m pep522_harness debian [--cpython V] [--no-build] [--jobs N]
 
 1. Fetch Debian's source package of the release (``versions.toml``: python3.13
    in trixie for 3.13.5, python3.11 in bookworm for 3.11.2) with the private
@@ -22,25 +22,25 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
-import json
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import apply, build, export, fetch, paths
-from .aptsource import AptError, PrivateApt
-from .versions import DEFAULT_VERSION, Release, UnknownVersion, release
+from pep522_harness.core import apply, build, fetch, options, paths, quilt, tables
+from pep522_harness.core.aptsource import AptError, PrivateApt
+from pep522_harness.core.errors import HarnessError
+from pep522_harness.core.versions import Release, release
+from pep522_harness.fake import modes, probes
+from pep522_harness.patchset import export
 
 OURS = "pep522"           # our folder in debian/patches/
 RECIPE = "1"              # bump when the way of preparing the tree changes
 
 
-class DebianError(RuntimeError):
+class DebianError(HarnessError):
     pass
 
 
@@ -165,39 +165,25 @@ def unpack(source: SourcePackage, dest: Path) -> None:
 # The stack
 
 
-def quilt_series(patches_dir: Path) -> list[apply.SeriesEntry]:
-    """The active entries of a quilt ``series`` (``-p1`` only)."""
-    entries = []
-    for lineno, raw in enumerate((patches_dir / "series").read_text().splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        name, *opts = line.split()
-        if opts and opts != ["-p1"]:
-            raise DebianError(f"debian/patches/series:{lineno}: {line!r}: only "
-                              "-p1 patches are supported")
-        entries.append(apply.SeriesEntry(name, patches_dir / name))
-    return entries
-
-
-def append_ours(tree: Path, quilt: dict[str, bytes], version: str) -> list[apply.SeriesEntry]:
+def append_ours(tree: Path, files: dict[str, bytes],
+                version: str) -> list[quilt.SeriesEntry]:
     """Put the quilt export in debian/patches/pep522/ and list it after
     Debian's own patches; returns our entries."""
     pdir = tree / "debian" / "patches"
     ours = pdir / OURS
     if ours.exists():
         raise DebianError(f"debian/patches/{OURS}/ exists in Debian's package")
-    names = quilt["series"].decode().split()
+    names = files["series"].decode().split()
     for name in names:
         (ours / name).parent.mkdir(parents=True, exist_ok=True)
-        (ours / name).write_bytes(quilt[name])
+        (ours / name).write_bytes(files[name])
     series = pdir / "series"
     text = series.read_text()
     text += ("" if text.endswith("\n") else "\n") + \
         f"# PEP 522 for CPython {version}, after Debian's own patches\n" + \
         "".join(f"{OURS}/{n}\n" for n in names)
     series.write_text(text)
-    return [apply.SeriesEntry(f"{OURS}/{n}", ours / n) for n in names]
+    return [quilt.SeriesEntry(f"{OURS}/{n}", ours / n) for n in names]
 
 
 @dataclass(frozen=True)
@@ -221,21 +207,17 @@ _REFUSED = re.compile(r"^\s+(\S+): hunk #(\d+)(?: (@@ -(\d+)(?:,(\d+))? .*?@@))?
 
 def _touches(patch: Path) -> dict[str, list[tuple[int, int]]]:
     """file -> (first, last) line ranges a patch's hunks cover."""
-    try:
-        files = export.parse_diff(patch.read_text(errors="replace"), patch.name)
-    except export.ExportError:
-        return {}
     out: dict[str, list[tuple[int, int]]] = {}
-    for f in files:
-        spans = out.setdefault(f.path, [])
-        for h in f.hunks:
-            if m := re.match(r"^@@ -(\d+)(?:,(\d+))? ", h):
+    for path, heads in quilt.hunk_headers(patch).items():
+        spans = out.setdefault(path, [])
+        for head in heads:
+            if m := re.match(r"^@@ -(\d+)(?:,(\d+))? ", head):
                 start, length = int(m.group(1)), int(m.group(2) or 1)
                 spans.append((start, start + max(length, 1) - 1))
     return out
 
 
-def _nearby(detail: str, debian: list[apply.SeriesEntry]) -> tuple[str, ...]:
+def _nearby(detail: str, debian: list[quilt.SeriesEntry]) -> tuple[str, ...]:
     """Debian patches that change a file our refused hunks are in, with the
     lines they change near each refused hunk."""
     found: list[str] = []
@@ -259,8 +241,8 @@ def _nearby(detail: str, debian: list[apply.SeriesEntry]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def apply_stack(tree: Path, debian: list[apply.SeriesEntry],
-                ours: list[apply.SeriesEntry], source: SourcePackage,
+def apply_stack(tree: Path, debian: list[quilt.SeriesEntry],
+                ours: list[quilt.SeriesEntry], source: SourcePackage,
                 log=print) -> Stack:
     """Debian's patches, then ours, each with zero fuzz. A patch of ours
     that is refused is recorded and skipped (the tree stays consistent:
@@ -295,10 +277,10 @@ def prepare(version: str, dest: Path, log=print) -> Stack:
     rel = release(version)
     source = download(rel, log)
     verify(source, rel)
-    quilt = export.render(version, "quilt", log=log)
+    files = export.render(version, "quilt", log=log)
     unpack(source, dest)
-    debian = quilt_series(dest / "debian" / "patches")
-    ours = append_ours(dest, quilt, version)
+    debian = quilt.series(dest / "debian" / "patches")
+    ours = append_ours(dest, files, version)
     return apply_stack(dest, debian, ours, source, log)
 
 
@@ -385,23 +367,18 @@ def start_up(python: Path, version: str) -> list[Check]:
             Check("-", "secrets.wait_for_system_rng exists", "True", got[2])]
 
 
-def behaviour_checks(python: Path, version: str, reference: Path | None = None,
-                     log=print) -> list[Check]:
+def behaviour_checks(python: Path, version: str,
+                     reference: Path | None = None) -> list[Check]:
     """Start-up, then every row of the behaviour table under every faked
     mode: against EXPECTED, and against ``reference`` (our own build of the
     release) when given, so that what Debian's patches change shows."""
     checks = start_up(python, version)
-    if importlib.util.find_spec(f"{__package__}.fakerng") is None:
-        log("debian: no fake RNG launcher (pep522_harness.fakerng): "
-            "start-up checks only")
-        return checks
-    from . import behaviour
-    for mode in behaviour.MODES:
-        cells = behaviour.probe(python, mode)
-        ref = behaviour.probe(reference, mode) if reference else {}
+    for mode in modes.EVERY:
+        cells = probes.probe(python, mode)
+        ref = probes.probe(reference, mode) if reference else {}
         checks += [Check(mode, row, EXPECTED.get(mode, {}).get(row, ""), cells[row].text,
                          ref[row].text if row in ref else "")
-                   for row in behaviour.ROWS]
+                   for row in probes.ROWS]
     return checks
 
 
@@ -433,11 +410,10 @@ def report(version: str, stack: Stack, checks: list[Check], python: Path | None,
                   f"- {len(checks) - len(failed)} of {len(checks)} checks pass",
                   f"- differences from our own build ({reference or 'not run'}): "
                   + (", ".join(f"{c.mode}/{c.row}" for c in differ) or "none"), "",
-                  "| mode | check | expected | Debian + ours | ours alone | |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {c.mode} | {c.row} | {c.want} | {c.got} | {c.ours} | "
-                  f"{'ok' if c.ok else 'FAIL'} |" for c in checks]
-        lines.append("")
+                  *tables.markdown(["mode", "check", "expected", "Debian + ours",
+                                    "ours alone", ""],
+                                   [[c.mode, c.row, c.want, c.got, c.ours,
+                                     "ok" if c.ok else "FAIL"] for c in checks]), ""]
     return "\n".join(lines)
 
 
@@ -453,13 +429,11 @@ def run(version: str, *, jobs: int | None = None, build_it: bool = True,
     reference = None
     if python is not None:
         reference = build.build(rel.version, "pep522", quiet=True)
-        checks = behaviour_checks(python, rel.version, reference, log)
+        checks = behaviour_checks(python, rel.version, reference)
     text = report(rel.version, stack, checks, python,
                   reference.parent.parent.name if reference else "")
     out = paths.OUT / f"debian-cpython-{rel.version}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps({
+    tables.write_json(out.with_suffix(".json"), {
         "version": rel.version, "debian": f"{stack.source.package} {stack.source.version}",
         "suite": stack.source.suite, "debian_patches": stack.debian,
         "our_patches": stack.ours,
@@ -467,8 +441,8 @@ def run(version: str, *, jobs: int | None = None, build_it: bool = True,
                       for c in stack.conflicts],
         "reference": str(reference.parent.parent.name) if reference else None,
         "checks": [{"mode": c.mode, "check": c.row, "expected": c.want,
-                    "got": c.got, "ours": c.ours, "ok": c.ok} for c in checks]},
-        indent=1) + "\n")
+                    "got": c.got, "ours": c.ours, "ok": c.ok} for c in checks]})
+    out.write_text(text)
     print(text)
     print(f"report: {out}")
     return 1 if stack.conflicts or not all(c.ok for c in checks) else 0
@@ -477,19 +451,9 @@ def run(version: str, *, jobs: int | None = None, build_it: bool = True,
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s debian --",
                                 description="Our series on top of Debian's patches.")
-    p.add_argument("--cpython", default=DEFAULT_VERSION, metavar="VERSION",
-                   help=f"CPython release (default {DEFAULT_VERSION})")
+    options.cpython(p)
     p.add_argument("--no-build", action="store_true",
                    help="only apply the stack and report conflicts")
     p.add_argument("--jobs", type=int, help="make -j (default: all cores)")
     args = p.parse_args(argv)
-    try:
-        return run(args.cpython, jobs=args.jobs, build_it=not args.no_build)
-    except (DebianError, export.ExportError, apply.ApplyError, fetch.FetchError,
-            build.BuildError, UnknownVersion) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return run(args.cpython, jobs=args.jobs, build_it=not args.no_build)

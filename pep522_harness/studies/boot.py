@@ -1,12 +1,12 @@
 """Real early boot: the interpreter as /init on a kernel whose RNG is not ready.
 
-    python -m pep522_harness.boot [--cpython V] [--variant pep522|stock]
+    python -m pep522_harness boot [--cpython V] [--variant pep522|stock]
                                   [--kernel PATH] [--accel auto|kvm|tcg]
                                   [--rng-ready] [--refresh] [--time-limit S]
 
-Boots Debian's stock kernel (``linux-image-amd64`` of the suite below, fetched
-with ``apt-get download`` through a private apt configuration and unpacked
-with ``dpkg-deb``, never installed) under QEMU on a CPU model without
+Boots Debian's stock kernel (``linux-image-amd64`` of the suite versions.toml
+names, fetched with ``apt-get download`` through a private apt configuration
+and unpacked with ``dpkg-deb``, never installed) under QEMU on a CPU model without
 RDRAND/RDSEED, with the kernel told to trust neither the CPU nor the boot
 loader for randomness. The initramfs holds the installed interpreter, busybox
 (``busybox-static``, fetched the same way), a static C probe and the /init
@@ -41,21 +41,20 @@ import re
 import selectors
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import build, initramfs, paths
-from .aptsource import AptError, PrivateApt
-from .versions import DEFAULT_VERSION, VARIANTS, UnknownVersion, releases
+from pep522_harness.core import build, initramfs, options, paths, tables, versions
+from pep522_harness.core.aptsource import PrivateApt
+from pep522_harness.core.errors import HarnessError
+from pep522_harness.fake.probes import WARNING_MARK
 
 RECIPE = "1"   # bump when the initramfs layout changes
 BOOTFILES = Path(__file__).with_name("bootfiles")
 
-DEBIAN_SUITE = "bookworm"
 KERNEL_META = "linux-image-amd64"     # metapackage: depends on the real image
 KERNEL_PREFIX = "linux-image-"
 BUSYBOX_PACKAGE = "busybox-static"
@@ -73,14 +72,13 @@ TIME_LIMIT = 240.0     # seconds a whole boot may take
 KVM_LIVENESS = 30.0    # seconds a KVM boot has to reach /init before TCG takes over
 
 MARK = "@@PEP522"
-WARNING_MARK = "random number generator is not ready"
 EAGAIN = 11
 
 
 Log = Callable[[str], None]
 
 
-class BootError(RuntimeError):
+class BootError(HarnessError):
     pass
 
 
@@ -118,7 +116,8 @@ def boot_cache() -> Path:
 
 
 class Debian:
-    """Binary packages of DEBIAN_SUITE, fetched into the user cache."""
+    """Binary packages of the boot's Debian suite (versions.toml), fetched
+    into the user cache."""
 
     def __init__(self, log: Log = print) -> None:
         self.log = log
@@ -127,23 +126,18 @@ class Debian:
     @property
     def apt(self) -> PrivateApt:
         if self._apt is None:
-            self._apt = PrivateApt(boot_cache() / "apt", [DEBIAN_SUITE],
+            self._apt = PrivateApt(boot_cache() / "apt", [versions.boot_suite()],
                                    source=False, binary=True)
-            self.log(f"apt: updating the package lists of {DEBIAN_SUITE}")
+            self.log(f"apt: updating the package lists of {versions.boot_suite()}")
             self._apt.update()
         return self._apt
 
     def depends(self, package: str, prefix: str) -> str:
         """The dependency of ``package`` whose name starts with ``prefix``."""
-        env = dict(os.environ, APT_CONFIG=str(self.apt.root / "apt.conf"), LC_ALL="C")
-        proc = subprocess.run(["apt-cache", "depends", package], env=env,
-                              capture_output=True, text=True)
-        for line in proc.stdout.splitlines():
-            kind, _, name = line.strip().partition(": ")
-            if kind == "Depends" and name.startswith(prefix):
-                return name
-        raise BootError(f"apt-cache depends {package}: no {prefix}* dependency\n"
-                        f"{proc.stdout}{proc.stderr}")
+        found = [name for name in self.apt.depends(package) if name.startswith(prefix)]
+        if not found:
+            raise BootError(f"apt-cache depends {package}: no {prefix}* dependency")
+        return found[0]
 
     def unpacked(self, kind: str, package: str, member: str, refresh: bool) -> Path:
         """One file (glob ``member``) of ``package``, unpacked with dpkg-deb.
@@ -580,7 +574,7 @@ def boot(version: str, variant: str, inputs: Inputs, *, accel: str = "auto",
         except (OSError, ValueError, KeyError):
             pass
     result["console"] = shown(console)
-    out_path(version, variant, rng_ready, ".json").write_text(json.dumps(result, indent=1) + "\n")
+    tables.write_json(out_path(version, variant, rng_ready, ".json"), result)
     return result
 
 
@@ -616,12 +610,11 @@ def describe(r: dict) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nox -s boot --", description=__doc__.split("\n")[0])
-    p.add_argument("--cpython", action="append", metavar="VERSION",
-                   help=f"CPython release (repeatable; default {DEFAULT_VERSION})")
-    p.add_argument("--variant", action="append", choices=VARIANTS,
-                   help="repeatable; default: both, one boot each")
+    options.cpython(p, many=True)
+    options.variant(p, many=True)
     p.add_argument("--kernel", type=Path, metavar="PATH",
-                   help=f"boot this vmlinuz instead of Debian {DEBIAN_SUITE}'s {KERNEL_META}")
+                   help=f"boot this vmlinuz instead of Debian {versions.boot_suite()}'s "
+                        f"{KERNEL_META}")
     p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto",
                    help="auto: KVM if usable and it reaches /init in time, else TCG")
     p.add_argument("--rng-ready", action="store_true",
@@ -636,26 +629,15 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    versions_ = args.cpython or [DEFAULT_VERSION]
-    variants = args.variant or list(VARIANTS)
     started = time.monotonic()
-    try:
-        for v in versions_:
-            if v not in releases():
-                raise UnknownVersion(f"CPython {v} is not supported "
-                                     f"(supported: {', '.join(releases())})")
-        inputs = prepare(args.kernel, args.refresh)
-        results = []
-        for version in versions_:
-            for variant in variants:
-                r = boot(version, variant, inputs, accel=args.accel,
-                         rng_ready=args.rng_ready, time_limit=args.time_limit)
-                print(describe(r), flush=True)
-                results.append(r)
-    except (BootError, AptError, UnknownVersion, initramfs.InitramfsError,
-            build.BuildError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    inputs = prepare(args.kernel, args.refresh)
+    results = []
+    for version in args.cpython:
+        for variant in args.variant:
+            r = boot(version, variant, inputs, accel=args.accel,
+                     rng_ready=args.rng_ready, time_limit=args.time_limit)
+            print(describe(r), flush=True)
+            results.append(r)
     total = time.monotonic() - started
     print(f"boot: {len(results)} boot(s) in {total:.1f} s wall; results: "
           + ", ".join(out_path(r["version"], r["variant"], args.rng_ready, ".json").name
@@ -667,7 +649,3 @@ def main(argv: list[str] | None = None) -> int:
     if statuses == {"pass"}:
         return 0
     return 3 if statuses <= {"pass", "inconclusive"} else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,19 +1,18 @@
 """The main job's closing demonstration: stock and patched side by side
 while the kernel RNG is faked as not ready.
 
-    python -m pep522_harness.demo [--cpython VERSION]
+    python -m pep522_harness demo [--cpython VERSION]
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import textwrap
 from dataclasses import dataclass
 
-from . import build
-from .versions import DEFAULT_VERSION
+from pep522_harness.core import build, options
+from pep522_harness.core.versions import VARIANTS
+from pep522_harness.fake import modes
 
 URANDOM = ("import os\n"
            "try:\n"
@@ -44,26 +43,19 @@ SCENES = (
 
 
 def run_scene(python: str, scene: Scene) -> str:
-    cmd = [sys.executable, "-m", "pep522_harness.fakerng", scene.mode, "--",
-           python, "-c", scene.code]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    out = (proc.stderr + proc.stdout).strip()
-    return out or f"(exit {proc.returncode}, no output)"
+    run = modes.run(scene.mode, [python, "-c", scene.code], timeout=60)
+    out = (run.stderr + run.stdout).strip()
+    return out or f"(exit {run.returncode}, no output)"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s demo --")
-    p.add_argument("--cpython", default=DEFAULT_VERSION)
+    options.cpython(p)
     args = p.parse_args(argv)
-    pythons = {v: str(build.build(args.cpython, v, quiet=True))
-               for v in ("stock", "pep522")}
+    pythons = {v: str(build.build(args.cpython, v, quiet=True)) for v in VARIANTS}
     for scene in SCENES:
         print(f"\n== {scene.title}  (fakerng {scene.mode})")
         for variant, python in pythons.items():
             print(f"-- CPython {args.cpython} {variant}:")
             print(textwrap.indent(run_scene(python, scene), "   "))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

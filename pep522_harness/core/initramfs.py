@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 
+from .errors import HarnessError
+
 GUEST_PREFIX = PurePosixPath("opt/python")   # the interpreter's prefix in the guest
 
 # Parts of lib/pythonX.Y left out: names of top-level entries.
@@ -36,7 +38,7 @@ STDLIB_SKIP = ("test", "idlelib", "tkinter", "turtledemo", "turtle.py", "ensurep
 DYNLOAD_SKIP = ("_test*", "_ctypes_test*", "_xxtestfuzz*", "xx*", "_tkinter*")
 
 
-class InitramfsError(RuntimeError):
+class InitramfsError(HarnessError):
     pass
 
 

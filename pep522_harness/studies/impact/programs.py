@@ -1,8 +1,8 @@
 """Real programs on stock and patched interpreters under a not-ready RNG.
 
-    python -m pep522_harness.programs [--cpython V ...] [--mode M ...] [--only NAME ...]
+    python -m pep522_harness programs [--cpython V ...] [--mode M ...] [--only NAME ...]
 
-Each program runs, in a fresh launch, under ``python -m pep522_harness.fakerng
+Each program runs, in a fresh launch, under ``python -m pep522_harness fakerng
 MODE`` with the built interpreter of each variant.  A cell says what happened:
 
 * ``works``: the program did its job and drew nothing that waits;
@@ -17,34 +17,35 @@ MODE`` with the built interpreter of each variant.  A cell says what happened:
 
 Under never-ready the command runs under ``strace -f`` (getrandom only) to
 count blocking calls; under ready-on-wait the launcher's log gives the time
-held.  The same cells feed the impact table (``impact.py``).
+held.  The cells are rows of the impact table (``table.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import build, paths, versions
+from pep522_harness.core import build, options, paths, process
+from pep522_harness.core.tables import Cell
+from pep522_harness.core.versions import VARIANTS
+from pep522_harness.fake import modes
 
-VARIANTS = ("stock", "pep522")
-MODES = ("never-ready", "ready-on-wait")
+from . import table
+
 DEFAULT_TIMEOUT = 180.0
-GRND_NONBLOCK = 0x0001
-GRND_INSECURE = 0x0004
 
 # The PEP's fallback snippet as printed ("Affected security sensitive
 # applications"), indentation restored: it imports modules that do not exist.
@@ -67,21 +68,7 @@ except ImportError:  # Python < 3.6
 SYSTEMD_RECIPE = "import secrets; secrets.wait_for_system_rng()"
 
 
-# -- cells -------------------------------------------------------------------
-
-@dataclass
-class Cell:
-    """What one program did under one variant and mode."""
-    kind: str                        # works | raises | waits | blocks | fails
-    text: str
-    seconds: float = 0.0             # wall time of the launch
-    waited: float = 0.0              # held in blocking getrandom (ready-on-wait)
-    blocking_calls: int = 0          # blocking getrandom() seen (never-ready)
-    where: str = ""                  # first frame that raised BlockingIOError
-    returncode: int | None = None
-    detail: str = ""                 # tail of the output when it did not work
-    extra: dict = field(default_factory=dict)
-
+# -- reading what happened ------------------------------------------------------
 
 _FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
 _BLOCKING = re.compile(r"^(?:[\w.]+\.)?BlockingIOError\b")
@@ -124,138 +111,30 @@ def blocking_frame(text: str, root: Path | None = None) -> str | None:
     return found
 
 
-# strace: 'getrandom("..."..., 32, 0) = 32'; a call interrupted by another
-# process's line is split in two, its arguments on the first line
-# ('getrandom(0x7ffc..., 32, 0 <unfinished ...>') or on the second
-# ('<... getrandom resumed>""..., 32, 0) = 32').
-_GETRANDOM = re.compile(r"(?:\bgetrandom\(|<\.\.\. getrandom resumed>)(?:.*, )?(\d+), ([\w|]+)"
-                        r"(?:\)| <unfinished)")
-
-
-def blocking_getrandom_calls(trace: str) -> int:
-    """getrandom() calls in strace output that may block (no NONBLOCK/INSECURE)."""
-    n = 0
-    for m in _GETRANDOM.finditer(trace):
-        flags = m.group(2)
-        numeric = int(flags, 0) if re.fullmatch(r"\d+|0x[0-9a-f]+", flags) else 0
-        if "GRND_NONBLOCK" not in flags and "GRND_INSECURE" not in flags \
-                and not numeric & (GRND_NONBLOCK | GRND_INSECURE):
-            n += 1
-    return n
-
-
-def waited_in_secrets(mode: str, where: str, blocking: int) -> bool:
-    """A BlockingIOError from secrets after it waited, under never-ready.
-
-    secrets waits with a blocking getrandom() and draws again.  The fake
-    never-ready kernel lets the blocking call through yet keeps answering
-    EAGAIN to GRND_NONBLOCK, which no real kernel does: a kernel that never
-    gets ready holds the blocking call forever.  So this outcome is "blocks".
-    """
-    return mode == "never-ready" and blocking > 0 and where.startswith("secrets.py:")
-
-
-def held_seconds(log: str) -> tuple[float, int]:
-    """(seconds from the first held getrandom() to readiness, calls held)
-    from the fake launcher's JSON-lines log."""
-    first = ready = None
-    held = 0
-    for line in log.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event.get("event") == "hold":
-            held += 1
-            first = event["t"] if first is None else first
-        elif event.get("event") == "ready" and ready is None:
-            ready = event["t"]
-    if first is None:
-        return 0.0, 0
-    return round((ready if ready is not None else first) - first, 3), held
-
-
-def launcher() -> list[str]:
-    """``python -m pep522_harness.fakerng`` that works from any folder and
-    leaves the command's environment alone (no PYTHONPATH for the programs)."""
-    return [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-            "from pep522_harness.fakerng import main; sys.exit(main())", str(paths.REPO)]
-
-
-def fakerng_argv(mode: str, argv: list[str], trace: Path, log: Path) -> list[str]:
-    """The launcher command line; never-ready adds strace to count blocking calls."""
-    launcher_ = launcher()
-    if mode == "never-ready":
-        strace = shutil.which("strace")
-        if strace is None:
-            raise RuntimeError("the never-ready cells need strace: apt-get install strace")
-        return [*launcher_, mode, "--", strace, "-f", "-qq", "--seccomp-bpf", "-s", "0",
-                "-e", "trace=getrandom", "-e", "signal=none", "-o", str(trace), "--",
-                *argv]
-    return [*launcher_, "--log", str(log), mode, "--", *argv]
-
-
-def harness_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment of a launch: nothing of the user's Python or pip settings."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTHON", "PIP_", "VIRTUAL_ENV"))}
-    env.update(extra or {})
-    return env
-
-
-def run_group(cmd: list[str], *, cwd: Path, env: dict[str, str],
-              timeout: float) -> subprocess.CompletedProcess[str]:
-    """subprocess.run in a session of its own, with ^C and the like at their
-    defaults; on timeout the whole process group is killed (strace would
-    otherwise leave its tracees running)."""
-    def defaults() -> None:
-        for signo in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE):
-            signal.signal(signo, signal.SIG_DFL)
-    with subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          start_new_session=True, preexec_fn=defaults) as proc:
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise
-        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-
-
 def launch(mode: str, argv: list[str], *, cwd: Path, timeout: float = DEFAULT_TIMEOUT,
            env: dict[str, str] | None = None,
-           check: Callable[[subprocess.CompletedProcess[str]], str | None] | None = None
-           ) -> Cell:
+           check: Callable[[modes.Run], str | None] | None = None) -> Cell:
     """Run argv under the fake RNG mode and classify what happened.
 
     ``check`` returns None when the program did its job, else why not.
     """
-    with tempfile.TemporaryDirectory(prefix="pep522-prog-") as tmp:
-        trace, log = Path(tmp) / "trace", Path(tmp) / "log"
-        start = time.monotonic()
-        try:
-            proc = run_group(fakerng_argv(mode, argv, trace, log), cwd=cwd,
-                             env=harness_env(env), timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            out = (exc.stderr or b"")
-            tail = out.decode(errors="replace") if isinstance(out, bytes) else out
-            return Cell("fails", f"fails: timeout after {timeout:.0f} s",
-                        seconds=timeout, detail=tail[-2000:])
-        wall = round(time.monotonic() - start, 2)
-        blocking = blocking_getrandom_calls(trace.read_text(errors="replace")) \
-            if trace.exists() else 0
-        waited, held = held_seconds(log.read_text()) if log.exists() else (0.0, 0)
-    output = proc.stdout + proc.stderr
-    where = blocking_frame(proc.stderr) or blocking_frame(proc.stdout)
+    run = modes.run(mode, argv, cwd=cwd, env=process.clean_env(env), timeout=timeout,
+                    watch=True)
+    if run.timed_out:
+        return Cell("fails", f"fails: timeout after {timeout:.0f} s",
+                    seconds=timeout, detail=run.stderr[-2000:])
+    output = run.stdout + run.stderr
+    where = blocking_frame(run.stderr) or blocking_frame(run.stdout)
     problem = None
-    if proc.returncode != 0:
-        problem = f"exit {proc.returncode}"
+    if run.returncode != 0:
+        problem = f"exit {run.returncode}"
     elif check is not None:
-        problem = check(proc)
-    cell = Cell("works", "works", seconds=wall, waited=waited, blocking_calls=blocking,
-                returncode=proc.returncode, extra={"held_calls": held})
-    if where and waited_in_secrets(mode, where, blocking):
+        problem = check(run)
+    blocking = run.blocking_calls
+    cell = Cell("works", "works", seconds=round(run.seconds, 2), waited=run.waited,
+                blocking_calls=blocking, returncode=run.returncode,
+                extra={"held_calls": run.held})
+    if where and modes.waited_in_secrets(mode, where, blocking):
         cell.kind, cell.text = "blocks", f"blocks ({blocking} getrandom)"
         cell.extra["fake_then_raises_at"] = where
         return cell
@@ -267,12 +146,12 @@ def launch(mode: str, argv: list[str], *, cwd: Path, timeout: float = DEFAULT_TI
             cell.text += " (caught)"
         return cell
     if problem:
-        last = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()] or [problem]
+        last = [ln for ln in run.stderr.strip().splitlines() if ln.strip()] or [problem]
         cell.kind, cell.text = "fails", f"fails: {last[-1].strip()[:100]}"
         cell.detail = output[-3000:]
         return cell
-    if held:
-        cell.kind, cell.text = "waits", f"waits {waited:.2f} s"
+    if run.held:
+        cell.kind, cell.text = "waits", f"waits {run.waited:.2f} s"
     elif blocking:
         cell.kind, cell.text = "blocks", f"blocks ({blocking} getrandom)"
     return cell
@@ -305,9 +184,9 @@ def _script(ctx: Context, name: str, code: str) -> Path:
     return path
 
 
-def _expect(text: str) -> Callable[[subprocess.CompletedProcess[str]], str | None]:
-    def check(proc: subprocess.CompletedProcess[str]) -> str | None:
-        return None if text in proc.stdout else f"expected {text!r} in its output"
+def _expect(text: str) -> Callable[[modes.Run], str | None]:
+    def check(run: modes.Run) -> str | None:
+        return None if text in run.stdout else f"expected {text!r} in its output"
     return check
 
 
@@ -332,7 +211,7 @@ def _venv(ctx: Context, mode: str) -> Cell:
     target = ctx.work / f"venv-{mode}"
     shutil.rmtree(target, ignore_errors=True)
 
-    def check(_proc: subprocess.CompletedProcess[str]) -> str | None:
+    def check(_run: modes.Run) -> str | None:
         pips = list((target / "lib").glob("python3*/site-packages/pip/__init__.py"))
         return None if pips else "no pip in the new environment"
     cell = launch(mode, [str(ctx.python), "-I", "-m", "venv", str(target)],
@@ -343,8 +222,6 @@ def _venv(ctx: Context, mode: str) -> Cell:
 
 def make_wheel(folder: Path, name: str = "pep522_tiny", version: str = "1.0") -> Path:
     """A tiny pure-Python wheel, built by hand (no network, no build backend)."""
-    import base64
-    import hashlib
     folder.mkdir(parents=True, exist_ok=True)
     dist = f"{name}-{version}.dist-info"
     files = {
@@ -374,7 +251,7 @@ def _pip_venv(ctx: Context) -> Path:
         venv = ctx.work / "pip-venv"
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([str(ctx.python), "-I", "-m", "venv", str(venv)], check=True,
-                       capture_output=True, env=harness_env())
+                       capture_output=True, env=process.clean_env())
         ctx.shared["pip-venv"] = venv
     return venv
 
@@ -385,7 +262,7 @@ def _pip_install(ctx: Context, mode: str) -> Cell:
     target = ctx.work / f"pip-target-{mode}"
     shutil.rmtree(target, ignore_errors=True)
 
-    def check(_proc: subprocess.CompletedProcess[str]) -> str | None:
+    def check(_run: modes.Run) -> str | None:
         ok = (target / "pep522_tiny" / "__init__.py").exists()
         return None if ok else "the wheel was not installed"
     cell = launch(mode, [str(venv / "bin" / "python"), "-I", "-m", "pip", "install",
@@ -593,7 +470,7 @@ def attribute_blocking(trace: str) -> dict[str, int]:
         m = _MARK.search(line)
         if m:
             current = m.group(1)
-        elif blocking_getrandom_calls(line):
+        elif modes.blocking_getrandom_calls(line):
             out[current] = out.get(current, 0) + 1
     return out
 
@@ -607,34 +484,17 @@ def stdlib_imports(python: Path, mode: str, work: Path,
     """
     script = work / "stdlib_imports.py"
     script.write_text(STDLIB_IMPORTS)
-    with tempfile.TemporaryDirectory(prefix="pep522-imports-") as tmp:
-        trace, log = Path(tmp) / "trace", Path(tmp) / "log"
-        argv = [str(python), "-I", str(script)]
-        # strace marks each import (a write of "IMPORT name" to /dev/null) and
-        # the getrandom() calls, so a blocking call is pinned on its import.
-        # Under the stateful modes it must see calls held by the supervisor
-        # (a user-notification filter outranks strace's own), hence no
-        # --seccomp-bpf there.
-        strace = [shutil.which("strace") or "strace", "-f", "-qq", "-s", "200",
-                  *(["--seccomp-bpf"] if mode == "never-ready" else []),
-                  "-e", "trace=getrandom,write", "-e", "signal=none",
-                  "-o", str(trace), "--"]
-        if mode == "ready":
-            cmd = argv
-        elif mode == "never-ready":
-            cmd = [*launcher(), mode, "--", *strace, *argv]
-        else:
-            cmd = [*launcher(), "--log", str(log), mode, "--", *strace, *argv]
-        proc = subprocess.run(cmd, cwd=work, env=harness_env(), capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-        if proc.returncode != 0 or not proc.stdout.strip():
-            raise RuntimeError(f"stdlib import run failed (exit {proc.returncode}):\n"
-                               f"{proc.stderr[-3000:]}")
-        modules = json.loads(proc.stdout.strip().splitlines()[-1])
-        blocking = attribute_blocking(trace.read_text(errors="replace")) \
-            if trace.exists() else {}
-        waited, held = held_seconds(log.read_text()) if log.exists() else (0.0, 0)
-    return {"modules": modules, "blocking": blocking, "waited": waited, "held": held}
+    # strace marks each import (a write of "IMPORT name" to /dev/null) beside
+    # the getrandom() calls, so a blocking call is pinned on its import.
+    run = modes.run(mode, [str(python), "-I", str(script)], cwd=work,
+                    env=process.clean_env(), timeout=timeout, watch=True,
+                    calls=("write",), trace_held=True)
+    if run.returncode != 0 or not run.stdout.strip():
+        raise RuntimeError(f"stdlib import run failed (exit {run.returncode}):\n"
+                           f"{run.stderr[-3000:]}")
+    modules = json.loads(run.stdout.strip().splitlines()[-1])
+    blocking = attribute_blocking(run.trace) if run.trace else {}
+    return {"modules": modules, "blocking": blocking, "waited": run.waited, "held": run.held}
 
 
 def import_failures(run: dict, baseline: dict) -> dict[str, str]:
@@ -723,6 +583,9 @@ PROGRAMS: tuple[Program, ...] = (
 )
 
 
+ROWS = tuple(p.name for p in PROGRAMS)     # the table's program rows, in order
+
+
 def program(name: str) -> Program:
     for p in PROGRAMS:
         if p.name == name:
@@ -758,28 +621,26 @@ def run(versions_: list[str], modes: list[str], names: list[str] | None = None,
     return table
 
 
+def publish(cells: dict[str, dict[str, Cell]], command: str, path: Path) -> Path:
+    """Merge the program rows into the impact table's JSON at ``path`` and
+    write its Markdown twin; returns the Markdown's path."""
+    for name, row in cells.items():
+        table.record(name, "program", program(name).what,
+                     {col: asdict(c) for col, c in row.items()}, command, path=path)
+    return table.write(path, ROWS)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from . import impact
     p = argparse.ArgumentParser(prog="nox -s programs --")
-    p.add_argument("--cpython", action="append", choices=list(versions.releases()),
-                   help=f"default {versions.DEFAULT_VERSION}")
-    p.add_argument("--mode", action="append", help=f"default: {' '.join(MODES)}")
+    options.cpython(p, many=True)
+    modes.option(p, default=modes.NOT_READY)
     p.add_argument("--only", action="append", metavar="NAME",
                    help="one program (repeatable): " + ", ".join(x.name for x in PROGRAMS))
     p.add_argument("--no-docs", action="store_true", help="record into build/out/impact.json (a copy of docs/impact.json), not docs/")
     args = p.parse_args(argv)
-    table = run(args.cpython or [versions.DEFAULT_VERSION], args.mode or list(MODES),
-                args.only)
+    cells = run(args.cpython, args.mode, args.only)
     given = list(sys.argv[1:] if argv is None else argv)
     command = "nox -s programs" + (" -- " + shlex.join(given) if given else "")
-    path = impact.store(docs=not args.no_docs)
-    for name, cells in table.items():
-        impact.record(name, "program", program(name).what,
-                      {col: asdict(c) for col, c in cells.items()}, command, path=path)
-    md = impact.write(path)
+    md = publish(cells, command, table.store(docs=not args.no_docs))
     print(f"impact table: {md} (and .json)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,64 +8,48 @@ from the others) is listed in that release's own ``patches/V/series`` and
 applied after the shared series.
 Files under ``Lib/``, ``Modules/`` and ``Python/`` of this repository are
 added at the same paths; they must not exist upstream.
+
+    python -m pep522_harness apply [--cpython V] [--variant pep522|stock] [--out DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import filecmp
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
+from . import fetch, options, paths, quilt
+from .errors import HarnessError
 from .fetch import Fetched
+from .versions import release
 
 
-class ApplyError(RuntimeError):
+class ApplyError(HarnessError):
     pass
 
 
-@dataclass(frozen=True)
-class SeriesEntry:
-    name: str
-    path: Path
-
-
-def _read_series(listing: Path) -> list[tuple[int, str]]:
-    """(line number, patch name) of a quilt series file; -p1 only."""
-    names = []
-    for lineno, raw in enumerate(listing.read_text().splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        name, *opts = line.split()
-        if opts and opts != ["-p1"]:
-            raise ApplyError(f"{listing}:{lineno}: only -p1 patches are supported")
-        names.append((lineno, name))
-    return names
-
-
-def series(version: str, patches_dir: Path | None = None) -> list[SeriesEntry]:
+def series(version: str, patches_dir: Path | None = None) -> list[quilt.SeriesEntry]:
     """The active patches for ``version``, in order: the shared series (each
     entry replaced by its variant in ``patches/V/`` where there is one), then
     the release's own series ``patches/V/series``."""
     pdir = patches_dir or paths.PATCHES
-    entries = []
+    entries: list[quilt.SeriesEntry] = []
     for listing, own in ((pdir / "series", False), (pdir / version / "series", True)):
         if not listing.is_file():
             continue
-        for lineno, name in _read_series(listing):
+        for lineno, name in quilt.read_series(listing):
             variant = pdir / version / name
             path = variant if own or variant.is_file() else pdir / name
             if not path.is_file():
                 raise ApplyError(f"{listing}:{lineno}: {name} is listed but missing")
             if any(e.name == name for e in entries):
                 raise ApplyError(f"{listing}:{lineno}: {name} is listed twice")
-            entries.append(SeriesEntry(name, path))
+            entries.append(quilt.SeriesEntry(name, path))
     return entries
 
 
@@ -105,22 +89,7 @@ _FAILED = re.compile(r"^Hunk #(\d+) FAILED at (\d+)")
 _FUZZ = re.compile(r"^Hunk #(\d+) succeeded at \d+ with fuzz")
 
 
-def _hunk_headers(patch: Path) -> dict[tuple[str, int], str]:
-    """(file, hunk number) -> the hunk's @@ line, for error messages."""
-    headers: dict[tuple[str, int], str] = {}
-    current, n = "", 0
-    for line in patch.read_text(errors="replace").splitlines():
-        if line.startswith("+++ "):
-            name = line[4:].split("\t")[0]
-            current = name.split("/", 1)[1] if "/" in name else name
-            n = 0
-        elif line.startswith("@@ ") and current:
-            n += 1
-            headers[(current, n)] = line
-    return headers
-
-
-def apply_patch(entry: SeriesEntry, tree: Path) -> None:
+def apply_patch(entry: quilt.SeriesEntry, tree: Path) -> None:
     """Apply one patch with zero fuzz; any failure names patch, file, hunk."""
     cmd = ["patch", "-p1", "-F0", "--forward", "--batch", "--no-backup-if-mismatch",
            "-r", "-", "-d", str(tree), "-i", str(entry.path)]
@@ -129,13 +98,14 @@ def apply_patch(entry: SeriesEntry, tree: Path) -> None:
     dry = subprocess.run(cmd + ["--dry-run"], capture_output=True, text=True)
     problems = []
     current = "?"
-    headers = _hunk_headers(entry.path)
+    headers = quilt.hunk_headers(entry.path)
     for line in (dry.stdout + dry.stderr).splitlines():
         if m := _FILE.match(line):
             current = m.group(1).strip("'")
         elif m := _FAILED.match(line):
             hunk = int(m.group(1))
-            head = headers.get((current, hunk), "")
+            hunks = headers.get(current, [])
+            head = hunks[hunk - 1] if hunk <= len(hunks) else ""
             problems.append(f"  {current}: hunk #{hunk} {head} does not apply "
                             f"(context drifted; fuzz is not allowed)")
         elif m := _FUZZ.match(line):
@@ -225,3 +195,24 @@ def prepare(fetched: Fetched, variant: str, src: Path, log=print) -> int:
         staging = Path(tmp) / "src"
         make_tree(fetched, variant, staging, log=log)
         return sync_tree(staging, src)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="nox -s apply --")
+    fetch.source_options(p)
+    options.variant(p)
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="fresh tree to create (default build/tree/.../src)")
+    args = p.parse_args(argv)
+    rel = release(args.cpython)
+    got = fetch.fetch(rel, tarball=args.tarball, source=args.source)
+    if args.out:
+        if args.out.exists():
+            raise ApplyError(f"--out {args.out} exists; give a new folder")
+        make_tree(got, args.variant, args.out)
+        print(args.out)
+        return 0
+    src = paths.tree_dir(rel.version, args.variant) / "src"
+    changed = prepare(got, args.variant, src)
+    print(f"{src} ({changed} files changed)")
+    return 0

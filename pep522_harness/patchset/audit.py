@@ -1,6 +1,6 @@
 """Audit: every caller of the system RNG in the standard library, decided.
 
-    python -m pep522_harness.audit [--cpython V ...] [--tree DIR] [--markdown]
+    python -m pep522_harness audit [--cpython V ...] [--tree DIR] [--markdown]
 
 Scans ``Lib/``, ``Modules/``, ``Python/`` and ``Objects/`` (for mimalloc) of
 the pristine release tarball
@@ -25,6 +25,7 @@ Exit status: 0 when the table and the code agree, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import bisect
 import io
 import re
 import sys
@@ -34,6 +35,8 @@ import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pep522_harness.core import fetch, options, tables, versions
 
 TABLE = Path(__file__).with_name("audit.toml")
 ROOTS = ("Lib", "Modules", "Python", "Objects")   # Objects: mimalloc (3.13)
@@ -199,7 +202,6 @@ def _hits(code: str, patterns: dict[str, tuple[re.Pattern[str], ...]]
     for i, ch in enumerate(code):
         if ch == "\n":
             starts.append(i + 1)
-    import bisect
     for api, pats in patterns.items():
         for pat in pats:
             for m in pat.finditer(code):
@@ -270,7 +272,6 @@ def scan(source: Path) -> list[Caller]:
 
 def pristine(version: str) -> Path:
     """The verified release tarball (fetched if not cached)."""
-    from . import fetch, versions
     got = fetch.fetch(versions.release(version), log=lambda _m: None)
     if got.path is None:
         raise fetch.FetchError(f"no release tarball of {version}")
@@ -313,8 +314,7 @@ def load_table(path: Path = TABLE) -> list[Row]:
         rows.append(Row(**{k: entry[k] for k in FIELDS},
                         versions=tuple(entry.get("versions", ())),
                         where=entry.get("where", "")))
-    from .versions import releases
-    unknown = sorted({v for r in rows for v in r.versions} - set(releases()))
+    unknown = sorted({v for r in rows for v in r.versions} - set(versions.releases()))
     if unknown:
         raise ValueError(f"{path.name}: versions names unsupported releases {unknown}")
     keys = [r.key for r in rows]
@@ -374,9 +374,7 @@ def format_problems(report: Report) -> str:
 def markdown(rows: list[Row], found: dict[str, list[Caller]] | None = None) -> str:
     """The audit table for the README and the patch header (line numbers
     from the first release in ``found`` that has the caller)."""
-    lines = ["| caller | API | when | what the bytes protect | stock, RNG not ready "
-             "| patched, RNG not ready | decision |",
-             "|---|---|---|---|---|---|---|"]
+    cells = []
     for r in rows:
         where = f"`{r.path}` `{r.scope}`"
         for version, callers in (found or {}).items():
@@ -386,9 +384,11 @@ def markdown(rows: list[Row], found: dict[str, list[Caller]] | None = None) -> s
                 break
         if r.versions:
             where += f" ({', '.join(r.versions)} only)"
-        cells = [where, f"`{r.api}`", r.where, r.protects, r.stock, r.patched, r.decision]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+        cells.append([where, f"`{r.api}`", r.where, r.protects, r.stock, r.patched,
+                      r.decision])
+    header = ["caller", "API", "when", "what the bytes protect", "stock, RNG not ready",
+              "patched, RNG not ready", "decision"]
+    return "\n".join(tables.markdown(header, cells, escape=True)) + "\n"
 
 
 def run(versions_: list[str], tree: Path | None = None) -> Report:
@@ -398,16 +398,14 @@ def run(versions_: list[str], tree: Path | None = None) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import versions
-    p = argparse.ArgumentParser(prog="python -m pep522_harness.audit")
-    p.add_argument("--cpython", action="append", choices=list(versions.releases()),
-                   help="release(s) to scan (default: every supported one)")
+    p = argparse.ArgumentParser(prog="python -m pep522_harness audit")
+    options.cpython(p, many=True, every=True)
     p.add_argument("--tree", type=Path, help="scan this source tree instead "
                    "(e.g. a patched tree under build/tree/)")
     p.add_argument("--markdown", action="store_true", help="print the audit table")
     p.add_argument("--list", action="store_true", help="print every caller found")
     args = p.parse_args(argv)
-    report = run(args.cpython or list(versions.releases()), args.tree)
+    report = run(args.cpython, args.tree)
     if args.list:
         for version, callers in report.found.items():
             for c in callers:
@@ -427,7 +425,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"audit: {total} callers in {', '.join(report.found)}: every one is "
           f"decided in {TABLE.name} ({len(report.rows)} rows)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
