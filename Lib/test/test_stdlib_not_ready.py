@@ -230,6 +230,36 @@ class MultiprocessingAuthkeyTests(unittest.TestCase):
                     self.assertEqual(out.decode().strip(), 'True True')
 
 
+@support.requires_subprocess()
+@seccomp_helper.requires_seccomp
+class UniqueNamesTests(unittest.TestCase):
+    """Names that must be unique, not secret, never wait for the RNG."""
+
+    def test_listener_address(self):
+        code = textwrap.dedent("""
+            from multiprocessing.connection import Listener
+            with Listener(family='AF_UNIX', authkey=b'k' * 32) as listener:
+                print(listener.address.rpartition('/')[0] != '')
+        """)
+        proc = seccomp_helper.run_python('never-ready', '-c', code,
+                                         timeout=support.SHORT_TIMEOUT)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout, 'True\n')
+        self.assertEqual(proc.held, 0)
+
+    def test_random_node(self):
+        # The random node of uuid1() is not guessable: made from the random
+        # module (3.11, 3.13.5) or, where upstream takes it from
+        # os.urandom(), after waiting for the RNG; never an error.
+        if seccomp_helper.rng_state() in ('enosys', 'eperm'):
+            self.skipTest('cannot stage a kernel that gets ready here')
+        code = 'import uuid; print(uuid._random_getnode() >> 40 & 1)'
+        proc = seccomp_helper.run_python('ready-on-wait', '-c', code,
+                                         timeout=support.SHORT_TIMEOUT)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout, '1\n')
+
+
 class MultiprocessingChallengeTests(unittest.TestCase):
 
     def test_deliver_challenge_waits(self):

@@ -2,10 +2,10 @@
 zero fuzz, add the files the patch set adds, and sync into the build tree.
 
 The series is ``patches/series`` (quilt format), shared by every release.
-For version V a patch name N resolves to ``patches/V/N`` when that variant
-exists, else ``patches/N``. A patch for one release only (its target is gone
-from the others) is listed in that release's own ``patches/V/series`` and
-applied after the shared series.
+A patch for some releases only (its target is new in them, or gone from the
+others) is listed in each such release's own ``patches/V/series``, applied
+after the shared series. For version V a patch name N resolves to
+``patches/V/N`` when that variant exists, else ``patches/N``.
 Files under ``Lib/``, ``Modules/`` and ``Python/`` of this repository are
 added at the same paths; they must not exist upstream.
 
@@ -39,12 +39,12 @@ def series(version: str, patches_dir: Path | None = None) -> list[quilt.SeriesEn
     the release's own series ``patches/V/series``."""
     pdir = patches_dir or paths.PATCHES
     entries: list[quilt.SeriesEntry] = []
-    for listing, own in ((pdir / "series", False), (pdir / version / "series", True)):
+    for listing in (pdir / "series", pdir / version / "series"):
         if not listing.is_file():
             continue
         for lineno, name in quilt.read_series(listing):
             variant = pdir / version / name
-            path = variant if own or variant.is_file() else pdir / name
+            path = variant if variant.is_file() else pdir / name
             if not path.is_file():
                 raise ApplyError(f"{listing}:{lineno}: {name} is listed but missing")
             if any(e.name == name for e in entries):

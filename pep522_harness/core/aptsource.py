@@ -10,6 +10,7 @@ replaced by an empty file and the lists live in our own state directory.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -159,16 +160,45 @@ class PrivateApt:
         return proc.stdout
 
     def update(self) -> None:
-        if not self._updated:
+        if self._updated:
+            return
+        try:
             self._run("update")
-            self._updated = True
+        except AptError as exc:
+            if "is expired" not in str(exc):
+                raise
+            # A mirror that stopped refreshing a suite serves its last,
+            # signed, index after its Valid-Until date.  What is fetched
+            # from it is checked against a pin (the tarball's SHA-256) or
+            # only read (Debian's own patches), so take it, and say so.
+            print("apt: the mirror's index is past its Valid-Until date; "
+                  "using it anyway (signatures are still checked)")
+            self._run("-o", "Acquire::Check-Valid-Until=false", "update")
+        self._updated = True
 
-    def source(self, package: str, dest: Path) -> list[Path]:
-        """Download (not unpack) a source package into ``dest``."""
+    def source_versions(self, package: str) -> list[str]:
+        """The versions of a source package that the suites serve."""
         self.update()
+        out = self._run("showsrc", "--only-source", package, tool="apt-cache")
+        return [line.split(":", 1)[1].strip() for line in out.splitlines()
+                if line.startswith("Version:")]
+
+    def source(self, package: str, dest: Path, upstream: str | None = None) -> list[Path]:
+        """Download (not unpack) a source package into ``dest``; with
+        ``upstream``, the newest Debian revision of that upstream release."""
+        self.update()
+        spec = package
+        if upstream is not None:
+            found = [v for v in self.source_versions(package)
+                     if v.split(":")[-1].rsplit("-", 1)[0] == upstream]
+            if not found:
+                served = ", ".join(self.source_versions(package)) or "none"
+                raise AptError(f"no Debian revision of {package} {upstream} in the "
+                               f"suites searched (they serve: {served})")
+            spec = f"{package}={max(found, key=_debian_version_key)}"
         dest.mkdir(parents=True, exist_ok=True)
         before = set(dest.iterdir())
-        self._run("source", "--download-only", package, cwd=dest)
+        self._run("source", "--download-only", spec, cwd=dest)
         return sorted(set(dest.iterdir()) - before) or sorted(dest.iterdir())
 
     def depends(self, package: str) -> list[str]:
@@ -192,3 +222,10 @@ class PrivateApt:
                 raise AptError(f"apt-get download {package} produced no .deb")
             return matches[-1]
         return new[0]
+
+
+def _debian_version_key(version: str) -> list[tuple[int, object]]:
+    """A sort key close enough to dpkg's order for the revisions of one
+    upstream release (3.13.15-1 < 3.13.15-2 < 3.13.15-2+deb14u1)."""
+    return [(0, int(part)) if part.isdigit() else (1, part)
+            for part in re.split(r"(\d+)", version) if part]

@@ -106,7 +106,7 @@ def from_debian(release: Release, workdir: Path) -> Path:
     """Download Debian's source package and return its .orig tarball."""
     apt = PrivateApt(paths.cache_root() / "apt", [release.debian_suite])
     dest = workdir / "debian"
-    apt.source(release.debian_source, dest)
+    apt.source(release.debian_source, dest, upstream=release.version)
     origs = sorted(dest.glob(f"{release.debian_source}_{release.version}.orig.tar.*"))
     origs = [p for p in origs if not p.name.endswith(".asc")]
     if not origs:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from .errors import HarnessError
 
-DEFAULT_VERSION = "3.13.5"
 VARIANTS = ("stock", "pep522")        # the baseline first, then the patched
 
 _TABLE = Path(__file__).with_name("versions.toml")
@@ -47,6 +46,10 @@ def _table() -> dict:
 def releases() -> dict[str, Release]:
     """The supported releases, in the table's order (the default first)."""
     return {v: Release(version=v, **row) for v, row in _table()["versions"].items()}
+
+
+# The newest supported release: the first row of the table.
+DEFAULT_VERSION = next(iter(releases()))
 
 
 def boot_suite() -> str:

@@ -113,7 +113,7 @@ def download(rel: Release, log=print) -> SourcePackage:
                 (tmp / f.name).hardlink_to(f)   # apt checks and keeps them
         try:
             apt = PrivateApt(paths.cache_root() / "apt", [rel.debian_suite])
-            got = apt.source(rel.debian_source, tmp)
+            got = apt.source(rel.debian_source, tmp, upstream=rel.version)
         except AptError as exc:
             if not kept:
                 raise DebianError(f"cannot fetch Debian's {rel.debian_source} "
