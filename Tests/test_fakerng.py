@@ -135,7 +135,9 @@ ALL_OPS = ("nonblock", "block", "insecure", "nonblock-insecure", "random-nonbloc
 
 @pytest.mark.parametrize("mode, ops, expected", [
     ("ready", ALL_OPS, ["ok"] * 5),
-    ("never-ready", ALL_OPS, ["EAGAIN", "ok", "ok", "ok", "EAGAIN"]),
+    # A blocking call would be held for ever: see test_never_ready_holds_for_ever.
+    ("never-ready", ("nonblock", "insecure", "nonblock-insecure", "random-nonblock"),
+     ["EAGAIN", "ok", "ok", "EAGAIN"]),
     ("enosys", ALL_OPS, ["ENOSYS"] * 5),
     ("eperm", ALL_OPS, ["EPERM"] * 5),
     # Not ready for an hour: a blocking call would be held, so none is made.
@@ -151,6 +153,33 @@ ALL_OPS = ("nonblock", "block", "insecure", "nonblock-insecure", "random-nonbloc
 ])
 def test_answers(probe_file, mode, ops, expected):
     assert answers(probe(probe_file, mode, *ops)) == expected
+
+
+def test_never_ready_holds_for_ever(probe_file, tmp_path):
+    # As a kernel whose RNG never gets ready: the blocking call is held until
+    # the hold limit stops the program (SIGABRT), and the log says so.
+    log = tmp_path / "log"
+    start = time.monotonic()
+    proc = run("--log", str(log), "--hold-limit", "0.5", "never-ready", "--",
+               PY, str(probe_file), "nonblock", "block", "nonblock")
+    elapsed = time.monotonic() - start
+    assert proc.returncode == -signal.SIGABRT, proc.stderr
+    assert answers([json.loads(line) for line in proc.stdout.splitlines()]) == ["EAGAIN"]
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["event"] for e in events] == ["hold", "blocked"]
+    assert events[1]["held"] >= 0.5 and 0.5 <= elapsed < 30
+
+
+def test_a_stop_that_is_ignored_ends_in_a_kill(tmp_path):
+    # SIGABRT ignored: killed STOP_GRACE seconds later.
+    log = tmp_path / "log"
+    code = ("import os, signal; signal.signal(signal.SIGABRT, signal.SIG_IGN); "
+            "os.getrandom(1)")
+    proc = run("--log", str(log), "--hold-limit", "0.2", "never-ready", "--",
+               PY, "-c", code)
+    assert proc.returncode == -signal.SIGKILL
+    assert [json.loads(line)["event"] for line in log.read_text().splitlines()] == [
+        "hold", "blocked", "killed"]
 
 
 def test_default_wait_delay_is_a_tenth_of_a_second(probe_file):
@@ -225,7 +254,7 @@ def test_readiness_survives_exec(probe_file):
 
 def test_static_filter_inherited_by_fork_threads_exec(probe_file):
     recs = probe(probe_file, "never-ready", "fork=nonblock", "threads=4:nonblock",
-                 "exec", "nonblock", "block")
+                 "exec", "nonblock", "insecure")
     assert answers(recs) == ["EAGAIN"] * 6 + ["ok"]
 
 
@@ -432,10 +461,10 @@ OPEN_URANDOM = "open('/dev/urandom', 'rb').close()"
 @pytest.mark.parametrize("mode, code, expected", [
     ("ready", "import os; os.urandom(8)", 0),
     ("never-ready", "pass", 1),
-    ("never-ready", "import os; os.urandom(8)", 1),
+    # os.urandom() waits for ever (stock) under never-ready: see below.
+    ("ready-on-wait", "import os; os.urandom(8)", 1),
     ("enosys", "pass", 1),
     ("enosys", "import os; os.urandom(8)", 2),
-    ("ready-on-wait", "import os; os.urandom(8)", 1),
     ("ready", f"import os\n{OPEN_URANDOM}\nif os.fork() == 0:\n    {OPEN_URANDOM}\n"
               "    os.execv('/bin/sh', ['sh', '-c', 'head -c1 /dev/urandom >/dev/null'])\n"
               "os.wait()", 3),
@@ -445,6 +474,16 @@ def test_count_urandom(tmp_path, mode, code, expected):
     proc = run("--count-urandom", str(count), mode, "--", PY, "-I", "-S", "-c", code)
     assert proc.returncode == 0, proc.stderr
     assert count.read_text() == f"{expected}\n"
+
+
+def test_count_urandom_of_a_stopped_command(tmp_path):
+    # Stock's os.urandom() blocks for ever under never-ready; stopped at the
+    # hold limit, the command's opens are counted all the same.
+    count = tmp_path / "count"
+    proc = run("--count-urandom", str(count), "--hold-limit", "0.3", "never-ready", "--",
+               PY, "-I", "-S", "-c", "import os; os.urandom(8)")
+    assert proc.returncode == -signal.SIGABRT
+    assert count.read_text() == "1\n"
 
 
 def test_count_urandom_keeps_exit_status(tmp_path):
@@ -513,10 +552,11 @@ def test_refuses_without_user_notification(probe_file):
     proc = run_without({3: errno.EINVAL}, "ready-on-wait", "--", "true")
     assert proc.returncode == 2
     assert "user notification" in proc.stderr and "SECCOMP_GET_NOTIF_SIZES" in proc.stderr
-    # The static modes do not need it.
-    proc = run_without({3: errno.EINVAL}, "never-ready", "--", PY, str(probe_file),
-                       "nonblock")
-    assert answers(records(proc)) == ["EAGAIN"]
+    # never-ready holds blocking calls: it needs it too.
+    assert run_without({3: errno.EINVAL}, "never-ready", "--", "true").returncode == 2
+    # The modes a filter answers alone do not.
+    proc = run_without({3: errno.EINVAL}, "eperm", "--", PY, str(probe_file), "nonblock")
+    assert answers(records(proc)) == ["EPERM"]
 
 
 @pytest.mark.parametrize("mode", ["never-ready", "eperm", "ready-after=1"])
@@ -565,22 +605,24 @@ def test_the_documented_command_line(probe_file):
 # -- pure parts ------------------------------------------------------------------
 
 def test_decide():
-    d, A = supervisor.decide, supervisor.Answer
-    assert d(0, ready=False) is A.HOLD
-    assert d(1, ready=False) is A.EAGAIN
-    assert d(4, ready=False) is A.CONTINUE and d(5, ready=False) is A.CONTINUE
-    assert d(0, ready=True) is d(1, ready=True) is A.CONTINUE
+    h = launcher.load_helper()
+    d = h.decide
+    assert d(0, ready=False) == h.HOLD
+    assert d(1, ready=False) == h.EAGAIN
+    assert d(4, ready=False) == h.CONTINUE and d(5, ready=False) == h.CONTINUE
+    assert d(0, ready=True) == d(1, ready=True) == h.CONTINUE
 
 
 def test_readiness_clock():
-    r = supervisor.Readiness(on_wait=0.5, start=100.0)
+    Readiness = launcher.load_helper().Readiness
+    r = Readiness(on_wait=0.5, start=100.0)
     assert r.timeout(100.0) is None and not r.update(1000.0)
     r.blocking_call(200.0)
     r.blocking_call(200.4)                  # only the first call starts the clock
     assert r.timeout(200.1) == pytest.approx(0.4)
     assert not r.update(200.49) and r.update(200.5) and r.ready
     assert not r.update(201.0) and r.timeout(201.0) is None
-    r = supervisor.Readiness(after=2.0, start=10.0)
+    r = Readiness(after=2.0, start=10.0)
     assert not r.update(11.9) and r.update(12.0)
 
 
@@ -627,14 +669,14 @@ def test_filter_program_per_architecture(arch):
         return _run_bpf(h.build_filter(mode), nr, audit, args)
 
     buf = 0x7FFF_0000_1000
-    expected = {0: allow, 1: eagain, 4: allow, 5: allow, 3: eagain, 0x1_0000_0001: eagain}
+    expected = {0: notify, 1: eagain, 4: allow, 5: allow, 3: eagain, 0x1_0000_0001: eagain}
     for flags, want in expected.items():
         assert answer("never-ready", getrandom, (buf, 16, flags)) == want, hex(flags)
         assert answer("notify", getrandom, (buf, 16, flags)) == notify
     for mode, err in (("enosys", errno.ENOSYS), ("eperm", errno.EPERM)):
         assert answer(mode, getrandom, (buf, 16, 0)) == h.SECCOMP_RET_ERRNO | err
     # The flags are the third argument, not the length.
-    assert answer("never-ready", getrandom, (buf, 1, 0)) == allow
+    assert answer("never-ready", getrandom, (buf, 1, 0)) == notify
     assert answer("never-ready", mmap, (0, 4096, 3, 0x08 | 0x20, -1 & 0xFFFFFFFF, 0)) == einval
     assert answer("never-ready", mmap, (0, 4096, 3, 0x02 | 0x20, 0, 0)) == allow
     # Other system calls, and getrandom's number on another architecture, pass.
@@ -644,7 +686,7 @@ def test_filter_program_per_architecture(arch):
 
 def test_unknown_mode_has_no_filter():
     h = launcher.load_helper()
-    for mode in ("ready", "sometimes"):
+    for mode in ("ready", "ready-on-wait", "sometimes"):
         with pytest.raises(ValueError):
             h.build_filter(mode)
 

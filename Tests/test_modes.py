@@ -6,18 +6,25 @@ from __future__ import annotations
 import errno
 import json
 import shutil
+import signal
+import sys
 from pathlib import Path
 
 import pytest
 
 from pep522_harness.fake import modes
+from pep522_harness.fake.helper import helper
 
 
 def test_parse_mode():
     m = modes.parse_mode
     assert m("ready").filter is None
-    assert m("never-ready").filter == "never-ready" and not m("never-ready").stateful
-    assert m("ready-after=2.5").ready_after == 2.5 and m("ready-after=2.5").stateful
+    never = m("never-ready")
+    assert never.filter == "never-ready" and never.supervised and never.holds_forever
+    assert not never.stateful
+    after = m("ready-after=2.5")
+    assert after.ready_after == 2.5 and after.stateful and not after.holds_forever
+    assert not m("enosys").supervised and not m("ready").supervised
     assert m("ready-on-wait").ready_on_wait == 0.1
     assert m("ready-on-wait=0.3").ready_on_wait == 0.3
     assert m("enosys").probe_errno == errno.ENOSYS
@@ -30,6 +37,16 @@ def test_unknown_modes_and_arguments_are_refused():
             modes.parse_mode(text)
     with pytest.raises(ValueError, match="number of seconds"):
         modes.parse_mode("ready-after=soon")
+
+
+def test_the_modes_are_those_of_the_in_tree_tests():
+    # The harness's table describes the modes; what they do is the patch
+    # set's own test support's.
+    assert sorted(modes.MODES) == sorted(helper().MODES)
+    for text in ("never-ready", "ready-on-wait=0.3", "ready-after=1", "eperm"):
+        ours, theirs = modes.parse_mode(text), helper().parse_mode(text)
+        assert (ours.filter, ours.ready_after, ours.ready_on_wait) == \
+            (theirs.filter, theirs.ready_after, theirs.ready_on_wait)
 
 
 def test_every_mode_of_the_table_parses():
@@ -47,10 +64,11 @@ def test_what_a_watched_launch_adds_under_each_mode():
     def args(mode: str, **kw) -> list[str]:
         return modes.arguments(modes.parse_mode(mode), ["prog"], log=log, trace=trace, **kw)
 
-    never = args("never-ready")
-    assert never[:2] == ["never-ready", "--"] and never[-1] == "prog"
-    assert "--seccomp-bpf" in never and "trace=getrandom" in never and "-o" in never
+    assert args("never-ready") == ["--log", "L", "never-ready", "--", "prog"]
+    assert args("never-ready", hold_limit=2.0) == [
+        "--log", "L", "--hold-limit", "2", "never-ready", "--", "prog"]
     assert args("ready-on-wait") == ["--log", "L", "ready-on-wait", "--", "prog"]
+    assert args("ready-on-wait", hold_limit=2.0) == args("ready-on-wait")
     for mode in ("ready", "enosys", "eperm"):
         assert args(mode) == [mode, "--", "prog"]
     held = args("ready-on-wait=0.3", calls=("write",), trace_held=True)
@@ -65,6 +83,49 @@ def test_the_launch_works_from_any_folder(tmp_path):
     assert (run.returncode, run.timed_out, run.args) == (0, False, ["ready", "--", "true"])
     slow = modes.run("ready", ["sleep", "30"], cwd=tmp_path, timeout=0.5)
     assert slow.timed_out and slow.returncode < 0
+
+
+FAULTHANDLER = """\
+Python: warning: the system random number generator is not ready; ...
+Fatal Python error: Aborted
+
+Thread 0x00007f0000000001 (most recent call first):
+  File "/x/threading.py", line 359 in wait
+  File "/x/other.py", line 3 in run
+
+Current thread 0x00007f5bbe7b5740 (most recent call first):
+  File "/usr/lib/python3.13/secrets.py", line 53 in wait_for_system_rng
+  File "/usr/lib/python3.13/secrets.py", line 118 in waiting
+  File "<string>", line 5 in <module>
+
+Extension modules: ...
+"""
+
+
+def test_where_a_held_program_was_stopped():
+    assert modes.held_stack(FAULTHANDLER) == [
+        ("/usr/lib/python3.13/secrets.py", 53, "wait_for_system_rng"),
+        ("/usr/lib/python3.13/secrets.py", 118, "waiting"),
+        ("<string>", 5, "<module>")]
+    assert modes.blocked_frame(FAULTHANDLER) == \
+        "/usr/lib/python3.13/secrets.py:53 (wait_for_system_rng)"
+    assert modes.blocked_frame("Traceback (most recent call last):\n") is None
+
+
+def test_a_call_held_for_ever_is_stopped_and_located(tmp_path):
+    # A kernel that never gets ready holds a blocking call for ever; a run
+    # bounds that and says where the program waited.
+    code = "import os\ndef wait():\n    os.getrandom(1)\nwait()\n"
+    run = modes.run("never-ready", [sys.executable, "-c", code], cwd=tmp_path,
+                    timeout=60, hold_limit=0.5)
+    assert run.blocked and run.held == 1 and not run.timed_out
+    assert run.returncode == -signal.SIGABRT
+    assert run.frame == "<string>:3 (wait)"
+    assert 0.5 <= run.seconds < 30
+    # Nothing is stopped where readiness is to come.
+    run = modes.run("ready-on-wait=0.2", [sys.executable, "-c", code], cwd=tmp_path,
+                    timeout=60, hold_limit=0.05, watch=True)
+    assert (run.returncode, run.blocked, run.held) == (0, False, 1)
 
 
 def test_blocking_getrandom_calls_from_strace():

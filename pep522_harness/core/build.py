@@ -34,6 +34,14 @@ STAMP = ".pep522-build.json"
 # (pymalloc would hide heap errors from ASan; configure turns it off anyway).
 SANITIZERS = {"address": ["--with-address-sanitizer", "--without-pymalloc"],
               "undefined": ["--with-undefined-behavior-sanitizer"]}
+# The other build flavour: as if the C library and the kernel had neither
+# getrandom() nor getentropy(), so that os.urandom() reads /dev/urandom (the
+# path every system without getrandom() takes, which the patch set leaves as
+# upstream has it).  The flavours share the ``sanitizer`` argument below.
+NO_GETRANDOM = "no-getrandom"
+FLAVOURS = {**SANITIZERS, NO_GETRANDOM: ["ac_cv_func_getrandom=no",
+                                         "ac_cv_getrandom_syscall=no",
+                                         "ac_cv_func_getentropy=no"]}
 # Environment of the build's own runs of the new interpreter (and of test
 # runs), as CPython's ASan buildbots set it: LeakSanitizer would fail the
 # build on the interpreter's deliberate leaks at exit, and Python's own
@@ -93,7 +101,7 @@ def check_prerequisites() -> None:
 def configure_args(prefix: Path, sanitizer: str | None) -> list[str]:
     """Identical for stock and pep522 apart from the prefix."""
     return [f"--prefix={prefix}", "--with-ensurepip=no",
-            *SANITIZERS.get(sanitizer or "", [])]
+            *FLAVOURS.get(sanitizer or "", [])]
 
 
 def _tool_id() -> str:
@@ -276,7 +284,7 @@ def _build(version: str, variant: str, *, sanitizer: str | None,
            jobs: int | None, quiet: bool) -> Path:
     if variant not in VARIANTS:
         raise BuildError(f"unknown variant {variant!r}: choose from {', '.join(VARIANTS)}")
-    if sanitizer not in (None, *SANITIZERS):
+    if sanitizer not in (None, *FLAVOURS):
         raise BuildError(f"unknown sanitizer {sanitizer!r}: choose from "
                          f"{', '.join(SANITIZERS)}")
     rel = release(version)
@@ -347,7 +355,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s build --")
     fetch.source_options(p)
     options.variant(p)
-    p.add_argument("--sanitizer", choices=sorted(SANITIZERS))
+    flavour = p.add_mutually_exclusive_group()
+    flavour.add_argument("--sanitizer", choices=sorted(SANITIZERS))
+    flavour.add_argument("--without-getrandom", action="store_const", dest="sanitizer",
+                         const=NO_GETRANDOM, help="configure as if there were no "
+                         "getrandom() nor getentropy(): os.urandom() reads /dev/urandom")
     p.add_argument("--jobs", type=int, help="make -j (default: all cores)")
     args = p.parse_args(argv)
     python = build(args.cpython, args.variant, sanitizer=args.sanitizer,

@@ -59,7 +59,8 @@ def ccache_dir() -> Path:
 
 
 def build_name(version: str, variant: str, sanitizer: str | None = None) -> str:
-    suffix = {None: "", "address": "-asan", "undefined": "-ubsan"}[sanitizer]
+    suffix = {None: "", "address": "-asan", "undefined": "-ubsan",
+              "no-getrandom": "-nogetrandom"}[sanitizer]
     return f"cpython-{version}-{variant}{suffix}"
 
 

@@ -1,17 +1,19 @@
 """Run a command with the Linux kernel RNG faked as not ready (yet).
 
-    python -m pep522_harness fakerng [--count-urandom FILE] [--log FILE] MODE -- COMMAND [ARGS...]
+    python -m pep522_harness fakerng [--count-urandom FILE] [--log FILE] [--hold-limit S]
+                                     MODE -- COMMAND [ARGS...]
     python -m pep522_harness fakerng --check [MODE]
     python -m pep522_harness fakerng --bench [--seconds S] [--json FILE]
 
 MODE is one of the mode table's (``modes.py``; ``--help`` lists them).
 
 The filters come from the patch set's own ``Lib/test/support/seccomp_helper.py``
-(loaded by path), so CPython's in-tree tests and this launcher fake the same
-kernel.  The static modes install their filter and exec the command.  The two
-stateful modes need a supervisor (``supervisor.py``): the command runs as its
-child under the ``notify`` filter and readiness is global to the command's whole
-process tree, as in the kernel.  Exit status and signals pass through.
+(loaded by path, ``helper.py``), so CPython's in-tree tests and this launcher
+fake the same kernel.  enosys and eperm install their filter and exec the
+command.  The modes that depend on readiness need a supervisor
+(``supervisor.py``): the command runs as its child under the ``never-ready`` or
+``notify`` filter and readiness is global to the command's whole process tree,
+as in the kernel.  Exit status and signals pass through.
 
 Faithfulness guards:
 
@@ -25,8 +27,12 @@ Faithfulness guards:
 * ``--count-urandom FILE`` runs the command under ``strace -f`` and writes to
   FILE how many times its process tree opened /dev/urandom.
 * ``--log FILE`` appends the supervisor's answers, readiness and signals as JSON
-  lines (the stateful modes, and any mode with ``--count-urandom``: the static
-  modes without it exec the command and leave no supervisor).
+  lines (the supervised modes, and any mode with ``--count-urandom``: the
+  static modes without it exec the command and leave no supervisor).
+* ``--hold-limit S``: under never-ready a blocking call is held for ever; with
+  this, a call held S seconds gets SIGABRT (a Python started with
+  faulthandler prints its stack) and, 2 s later, SIGKILL; the log says
+  "blocked".
 
 Exit status: the command's, or 2 when the launcher refuses (usage, a kernel
 without seccomp filters or user notification, the vDSO trap, no strace).
@@ -36,7 +42,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import importlib.util
 import json
 import os
 import re
@@ -47,41 +52,35 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
 from pep522_harness.core import tables
-from pep522_harness.core.paths import REPO
+from pep522_harness.core.errors import HarnessError
 
 from . import modes
 from .modes import Mode, Refusal, parse_mode
-from .supervisor import (FORWARDED_SIGNALS, GRND_INSECURE, GRND_NONBLOCK, Listener,
-                         Readiness, SignalFd, Supervisor, exit_like)
+from .helper import HELPER_PATH, helper
+from .supervisor import (FORWARDED_SIGNALS, GRND_INSECURE, GRND_NONBLOCK, SignalFd,
+                         Supervisor, exit_like)
 
-HELPER_PATH = REPO / "Lib" / "test" / "support" / "seccomp_helper.py"
 SIMULATE_VDSO_ENV = "PEP522_FAKERNG_SIMULATE_VDSO"
 
 PR_SET_PDEATHSIG = 1
 
 USAGE = ("usage: python -m pep522_harness fakerng [--count-urandom FILE] [--log FILE] "
-         "MODE -- COMMAND [ARGS...]\n"
+         "[--hold-limit S] MODE -- COMMAND [ARGS...]\n"
          "       python -m pep522_harness fakerng --check [MODE]\n"
          "       python -m pep522_harness fakerng --bench [--seconds S] [--json FILE]\n"
          f"MODE: {modes.syntax()}")
 
 
-@lru_cache(maxsize=None)
 def load_helper() -> ModuleType:
-    """The in-tree ``seccomp_helper`` module, imported from its file."""
-    name = "pep522_harness._seccomp_helper"
-    spec = importlib.util.spec_from_file_location(name, HELPER_PATH)
-    if spec is None or spec.loader is None:
-        raise Refusal(f"cannot load {HELPER_PATH.relative_to(REPO)}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The in-tree ``seccomp_helper`` module (``helper.helper``)."""
+    try:
+        return helper()
+    except HarnessError as exc:
+        raise Refusal(str(exc)) from None
 
 
 # -- the vDSO trap -----------------------------------------------------------
@@ -248,13 +247,13 @@ def _child(mode: Mode, argv: list[str], sock: socket.socket,
         fds: list[int] = []
         if mode.filter is not None:
             helper = load_helper()
-            flags = helper.SECCOMP_FILTER_FLAG_NEW_LISTENER if mode.stateful else 0
+            flags = helper.SECCOMP_FILTER_FLAG_NEW_LISTENER if mode.supervised else 0
             try:
                 fd = helper.install_filter(helper.build_filter(mode.filter), flags)
             except OSError as exc:
                 sock.sendall(f"Ecannot install the {mode.filter} filter: {exc}".encode())
                 os._exit(2)
-            if mode.stateful:
+            if mode.supervised:
                 fds.append(fd)
         socket.send_fds(sock, [b"OK"], fds)
         for fd in fds:
@@ -268,17 +267,18 @@ def _child(mode: Mode, argv: list[str], sock: socket.socket,
 
 
 def launch(mode: Mode, command: list[str], *, count_file: Path | None = None,
-           log_file: Path | None = None, simulate_vdso: bool | None = None) -> int:
+           log_file: Path | None = None, hold_limit: float | None = None,
+           simulate_vdso: bool | None = None) -> int:
     """Run command under mode; return the exit code to exit with.
 
     Static modes without counting exec the command in this process.  Raises
     Refusal when the mode cannot be faked faithfully here.
     """
     if mode.filter is not None:
-        ok, reason = load_helper().seccomp_available(need_notify=mode.stateful)
+        ok, reason = load_helper().seccomp_available(need_notify=mode.supervised)
         if not ok:
             needs = ("seccomp filters and user notification (Linux >= 5.5)"
-                     if mode.stateful else "seccomp filters (Linux >= 3.17)")
+                     if mode.supervised else "seccomp filters (Linux >= 3.17)")
             raise Refusal(f"mode {mode.text} needs {needs}: {reason}.\n"
                           "  Run it on a kernel with CONFIG_SECCOMP_FILTER, outside "
                           "a sandbox that forbids seccomp(2).")
@@ -291,7 +291,7 @@ def launch(mode: Mode, command: list[str], *, count_file: Path | None = None,
         os.close(fd)
         trace = Path(name)
         argv = strace_argv(trace, argv)
-    if not mode.stateful and trace is None:
+    if not mode.supervised and trace is None:
         if mode.filter is not None:
             helper = load_helper()
             try:
@@ -301,24 +301,24 @@ def launch(mode: Mode, command: list[str], *, count_file: Path | None = None,
         _prepare_exec_signals()
         return _exec(argv)
     try:
-        code = _supervise(mode, argv, trace, log_file)
+        status = _supervise(mode, argv, trace, log_file, hold_limit)
         if trace is not None and count_file is not None:
             count = count_urandom_opens(trace.read_text(errors="replace"))
             count_file.write_text(f"{count}\n")
     finally:
         if trace is not None:
             trace.unlink(missing_ok=True)
-    return code
+    return exit_like(status)
 
 
 def _supervise(mode: Mode, argv: list[str], trace: Path | None,
-               log_file: Path | None) -> int:
-    """Fork the command and supervise it; return the status to exit with."""
+               log_file: Path | None, hold_limit: float | None = None) -> int:
+    """Fork the command and supervise it; return its wait status."""
     watched = [*FORWARDED_SIGNALS, signal.SIGCHLD]
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     signals = SignalFd(watched)
-    readiness = (Readiness(after=mode.ready_after, on_wait=mode.ready_on_wait)
-                 if mode.stateful else None)
+    readiness = (load_helper().Readiness(after=mode.ready_after, on_wait=mode.ready_on_wait)
+                 if mode.supervised else None)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     parent = os.getpid()
     sys.stdout.flush()
@@ -335,12 +335,13 @@ def _supervise(mode: Mode, argv: list[str], trace: Path | None,
         _pid, status = os.waitpid(pid, 0)
         if msg.startswith(b"E"):
             raise Refusal(msg[1:].decode(errors="replace"))
-        return exit_like(status)
-    listener = Listener(fds[0]) if fds else None
+        return status
+    listener = load_helper().Listener(fds[0]) if fds else None
     log = open(log_file, "a") if log_file is not None else None
     forward_to = (lambda: _children(pid) or [pid]) if trace is not None else None
     supervisor = Supervisor(child=pid, signals=signals, listener=listener,
-                            readiness=readiness, forward_to=forward_to, log=log)
+                            readiness=readiness, forward_to=forward_to, log=log,
+                            hold_limit=hold_limit)
     try:
         status = supervisor.run()
     finally:
@@ -349,7 +350,7 @@ def _supervise(mode: Mode, argv: list[str], trace: Path | None,
         if log is not None:
             log.close()
         signals.close()
-    return exit_like(status)
+    return status
 
 
 # -- measuring the cost of a mode -------------------------------------------------
@@ -469,6 +470,7 @@ def _usage(message: str | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     count_file = log_file = json_file = None
+    hold_limit: float | None = None
     seconds = 1.0
     action = "run"
     while args and args[0].startswith("-") and args[0] != "--":
@@ -479,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         if opt in ("--bench", "--check"):
             action = opt[2:]
             continue
-        if opt not in ("--count-urandom", "--log", "--seconds", "--json"):
+        if opt not in ("--count-urandom", "--log", "--seconds", "--json", "--hold-limit"):
             return _usage(f"unknown option {opt}")
         if not args:
             return _usage(f"{opt} needs a value")
@@ -490,6 +492,11 @@ def main(argv: list[str] | None = None) -> int:
             log_file = Path(value)
         elif opt == "--json":
             json_file = Path(value)
+        elif opt == "--hold-limit":
+            try:
+                hold_limit = modes.seconds(value, "--hold-limit")
+            except ValueError as exc:
+                return _usage(str(exc))
         else:
             try:
                 seconds = modes.seconds(value, "--seconds")
@@ -515,7 +522,8 @@ def main(argv: list[str] | None = None) -> int:
             args.pop(0)
         if not args:
             return _usage("no COMMAND given")
-        return launch(mode, args, count_file=count_file, log_file=log_file)
+        return launch(mode, args, count_file=count_file, log_file=log_file,
+                      hold_limit=hold_limit)
     except Refusal as exc:
         print(f"fakerng: {exc}", file=sys.stderr)
         return 2

@@ -40,6 +40,8 @@ ROWS = (*PROBES, "start-up warning", "/dev/urandom opens")
 
 
 def _timed_cell(proc: modes.Run) -> Cell:
+    if proc.blocked:
+        return Cell("blocks", "blocks", extra={"held": proc.held})
     words = proc.stdout.split()
     if proc.returncode or len(words) != 3:
         last = (proc.stderr.strip().splitlines() or ["?"])[-1]

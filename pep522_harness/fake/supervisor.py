@@ -1,14 +1,22 @@
-"""The seccomp user-notification supervisor of the stateful fake-RNG modes.
+"""The seccomp user-notification supervisor of the modes that hold calls.
 
-The command runs under the ``notify`` filter of ``seccomp_helper``: every
-getrandom() of its whole process tree (threads, fork, exec) stops in the
-kernel until this supervisor answers it.  The answer follows one global
-readiness state, as the kernel's own RNG does:
+The command runs under the ``never-ready`` or ``notify`` filter of
+``seccomp_helper``: the getrandom() calls of its whole process tree (threads,
+fork, exec) that depend on readiness stop in the kernel until this
+supervisor answers them.  The answer follows one global readiness state, as
+the kernel's own RNG does (``seccomp_helper.decide``, and its ``Listener``
+and ``Readiness``):
 
 * not ready: GRND_NONBLOCK gets EAGAIN, GRND_INSECURE continues to the
   kernel, a blocking call is held (the caller sleeps in the kernel);
 * at readiness every held call continues (SECCOMP_USER_NOTIF_FLAG_CONTINUE);
-* ready: every call continues.
+* ready: every call continues.  ``never-ready`` never gets there.
+
+A kernel that never gets ready holds a blocking call for ever.  With a hold
+limit, a call held that long where readiness is not to come stops its
+caller: SIGABRT to the held thread, which a Python process started with
+faulthandler answers with its stack, and SIGKILL if it is still there
+``STOP_GRACE`` seconds later; the log says "blocked".
 
 The supervisor is the command's parent.  It forwards the signals a user sends
 it to the command, and returns as soon as the command exits, with its wait
@@ -19,13 +27,10 @@ killed supervisor either.
 from __future__ import annotations
 
 import ctypes
-import enum
 import errno
-import fcntl
 import json
 import math
 import os
-import platform
 import resource
 import select
 import signal
@@ -33,33 +38,13 @@ import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
-GRND_NONBLOCK = 0x0001
-GRND_INSECURE = 0x0004
+from .helper import helper
 
-SECCOMP_USER_NOTIF_FLAG_CONTINUE = 1
-
-# struct seccomp_notif {u64 id; u32 pid; u32 flags; struct seccomp_data}
-# with seccomp_data {s32 nr; u32 arch; u64 ip; u64 args[6]}, and
-# struct seccomp_notif_resp {u64 id; s64 val; s32 error; u32 flags}.
-_NOTIF = struct.Struct("=QIIiIQ6Q")
-_RESP = struct.Struct("=QqiI")
-_ID = struct.Struct("=Q")
-
-
-def _ioc(direction: str, nr: int, size: int) -> int:
-    """_IOC('!', nr, size) of linux/ioctl.h, per architecture family."""
-    if platform.machine().lower().startswith(("ppc", "powerpc", "mips", "sparc")):
-        dirs, dir_shift = {"w": 4, "r": 2, "rw": 6}, 29
-    else:
-        dirs, dir_shift = {"w": 1, "r": 2, "rw": 3}, 30
-    return (dirs[direction] << dir_shift) | (size << 16) | (ord("!") << 8) | nr
-
-
-SECCOMP_IOCTL_NOTIF_RECV = _ioc("rw", 0, _NOTIF.size)
-SECCOMP_IOCTL_NOTIF_SEND = _ioc("rw", 1, _RESP.size)
-SECCOMP_IOCTL_NOTIF_ID_VALID = _ioc("w", 2, _ID.size)
+_H = helper()
+GRND_NONBLOCK: int = _H.GRND_NONBLOCK
+GRND_INSECURE: int = _H.GRND_INSECURE
 
 # Sent by a user (kill(2), sigqueue(3)) rather than by the kernel or a tty.
 _SI_USER = 0
@@ -69,127 +54,36 @@ _SI_TKILL = -6
 FORWARDED_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT,
                      signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
-
-@dataclass(frozen=True)
-class Notification:
-    """One getrandom() call waiting in the kernel for an answer."""
-
-    id: int
-    pid: int
-    nr: int
-    arch: int
-    args: tuple[int, ...]
-
-    @property
-    def grnd_flags(self) -> int:
-        # getrandom(void *buf, size_t buflen, unsigned int flags)
-        return self.args[2] & 0xFFFFFFFF
+# After the signal that stops a call held past the hold limit, the time its
+# process has to die of it (and print its stack) before it is killed.
+STOP_GRACE = 2.0
 
 
-class Listener:
-    """The listener file descriptor of a seccomp filter."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def receive(self) -> Notification | None:
-        """The next notification; None if its caller is already gone."""
-        buf = bytearray(_NOTIF.size)   # the kernel wants it zeroed
-        try:
-            fcntl.ioctl(self.fd, SECCOMP_IOCTL_NOTIF_RECV, buf, True)
-        except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.EINTR):
-                return None
-            raise
-        nid, pid, _flags, nr, arch, _ip, *args = _NOTIF.unpack(buf)
-        return Notification(nid, pid, nr, arch, tuple(args))
-
-    def _ioctl(self, request: int, buf: bytearray) -> bool:
-        """One ioctl on the listener; False when it names a call that is
-        gone (ENOENT: the caller died, or a signal interrupted its call,
-        which it makes again if the call is restarted)."""
-        try:
-            fcntl.ioctl(self.fd, request, buf, True)
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                return False
-            raise
-        return True
-
-    def _send(self, nid: int, error: int, flags: int) -> bool:
-        return self._ioctl(SECCOMP_IOCTL_NOTIF_SEND,
-                           bytearray(_RESP.pack(nid, 0, error, flags)))
-
-    def reply_continue(self, nid: int) -> bool:
-        """Let the kernel run the call; False if the caller is gone."""
-        return self._send(nid, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE)
-
-    def reply_error(self, nid: int, err: int) -> bool:
-        """Fail the call with errno err; False if the caller is gone."""
-        return self._send(nid, -err, 0)
-
-    def is_valid(self, nid: int) -> bool:
-        """Whether the call is still waiting for an answer."""
-        return self._ioctl(SECCOMP_IOCTL_NOTIF_ID_VALID, bytearray(_ID.pack(nid)))
+def _tgid(tid: int) -> int | None:
+    """The process of a thread, from /proc; None if it is gone."""
+    try:
+        with open(f"/proc/{tid}/status") as status:
+            for line in status:
+                if line.startswith("Tgid:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
 
 
-class Answer(enum.Enum):
-    CONTINUE = "continue"
-    EAGAIN = "eagain"
-    HOLD = "hold"
-
-
-def decide(flags: int, ready: bool) -> Answer:
-    """What a kernel with an RNG that is (not) ready does with getrandom()."""
-    if ready or flags & GRND_INSECURE:
-        return Answer.CONTINUE
-    if flags & GRND_NONBLOCK:
-        return Answer.EAGAIN
-    return Answer.HOLD
-
-
-@dataclass
-class Readiness:
-    """The global readiness of the fake kernel RNG.
-
-    ``after``: ready that many seconds after ``start``.  ``on_wait``: ready
-    that many seconds after the first blocking getrandom().
-    """
-
-    after: float | None = None
-    on_wait: float | None = None
-    start: float = field(default_factory=time.monotonic)
-    deadline: float | None = None
-    ready: bool = False
-
-    def __post_init__(self) -> None:
-        if self.after is not None:
-            self.deadline = self.start + self.after
-
-    def blocking_call(self, now: float) -> None:
-        if self.on_wait is not None and self.deadline is None:
-            self.deadline = now + self.on_wait
-
-    def update(self, now: float) -> bool:
-        """Become ready if the time has come; True if it just happened."""
-        if not self.ready and self.deadline is not None and now >= self.deadline:
-            self.ready = True
-            return True
-        return False
-
-    def timeout(self, now: float) -> float | None:
-        """Seconds until readiness, None if not scheduled or already ready."""
-        if self.ready or self.deadline is None:
-            return None
-        return max(0.0, self.deadline - now)
+def _signal_thread(tid: int, signo: int) -> None:
+    """Signal the thread ``tid`` itself where the C library can (tgkill(),
+    glibc 2.30 and newer), else its process."""
+    tgid = _tgid(tid)
+    if tgid is None:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if hasattr(libc, "tgkill") and libc.tgkill(tgid, tid, signo) == 0:
+        return
+    try:
+        os.kill(tgid, signo)
+    except ProcessLookupError:
+        pass
 
 
 class SignalFd:
@@ -239,6 +133,15 @@ class Stats:
     held: int = 0
     released: int = 0
     gone: int = 0
+    blocked: int = 0
+
+
+@dataclass
+class Held:
+    """A blocking call the supervisor holds."""
+    pid: int            # the thread that made it
+    since: float        # time.monotonic() when it was held
+    stopped: float | None = None    # when the hold limit stopped it
 
 
 @dataclass
@@ -249,16 +152,19 @@ class Supervisor:
     ``signals`` (blocked by the caller, SIGCHLD among them) are forwarded to
     the pids returned by ``forward_to``, unless the kernel sent them (a
     terminal's ^C reaches the command's process group by itself).
+    ``listener`` and ``readiness`` are seccomp_helper's; ``hold_limit``
+    bounds a hold where readiness is not to come.
     """
 
     child: int
     signals: SignalFd
-    listener: Listener | None = None
-    readiness: Readiness | None = None
+    listener: Any = None
+    readiness: Any = None
     forward_to: Callable[[], list[int]] | None = None
     log: IO[str] | None = None
+    hold_limit: float | None = None
     stats: Stats = field(default_factory=Stats)
-    held: dict[int, Notification] = field(default_factory=dict)
+    held: dict[int, Held] = field(default_factory=dict)
 
     def _event(self, event: str, **fields: object) -> None:
         if self.log is None:
@@ -277,37 +183,78 @@ class Supervisor:
             # time.monotonic() of the processes it releases (bench's wake-up)
             self._event("ready", held=len(self.held), mono=now)
             self._release()
+        self._stop_overdue(now)
 
     def _release(self) -> None:
-        assert self.listener is not None
-        for nid, notif in list(self.held.items()):
+        for nid, call in list(self.held.items()):
             del self.held[nid]
             if self.listener.is_valid(nid) and self.listener.reply_continue(nid):
                 self.stats.released += 1
-                self._event("release", pid=notif.pid)
+                self._event("release", pid=call.pid)
             else:
                 self.stats.gone += 1
-                self._event("gone", pid=notif.pid)
+                self._event("gone", pid=call.pid)
+
+    def _overdue_at(self, call: Held) -> float | None:
+        """When a held call is due to be stopped (or killed); None: never."""
+        if self.hold_limit is None or (
+                self.readiness is not None and self.readiness.deadline is not None):
+            return None
+        if call.stopped is not None:
+            return call.stopped + STOP_GRACE
+        return call.since + self.hold_limit
+
+    def _stop_overdue(self, now: float) -> None:
+        for nid, call in list(self.held.items()):
+            due = self._overdue_at(call)
+            if due is None or now < due:
+                continue
+            if not self.listener.is_valid(nid):
+                del self.held[nid]
+                continue
+            if call.stopped is None:
+                call.stopped = now
+                self.stats.blocked += 1
+                self._event("blocked", pid=call.pid, held=round(now - call.since, 3))
+                _signal_thread(call.pid, signal.SIGABRT)
+            else:
+                del self.held[nid]
+                tgid = _tgid(call.pid)
+                if tgid is not None:
+                    self._event("killed", pid=call.pid)
+                    try:
+                        os.kill(tgid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
+    def _timeout(self, now: float) -> int | None:
+        """Milliseconds until the next readiness or stop; None: no deadline."""
+        dues = [due for call in self.held.values()
+                if (due := self._overdue_at(call)) is not None]
+        if self.readiness is not None:
+            left = self.readiness.timeout(now)
+            if left is not None:
+                dues.append(now + left)
+        return None if not dues else math.ceil(max(0.0, min(dues) - now) * 1000)
 
     def _handle(self) -> None:
-        assert self.listener is not None
         notif = self.listener.receive()
         if notif is None:
             self.stats.gone += 1
             return
         now = time.monotonic()
-        flags = notif.grnd_flags
+        flags = notif.flags
         if (self.readiness is not None and not self.readiness.ready
                 and not flags & (GRND_NONBLOCK | GRND_INSECURE)):
             self.readiness.blocking_call(now)
         self._tick(now)
-        answer = decide(flags, self._ready())
-        self._event(answer.value, pid=notif.pid, flags=flags)
-        if answer is Answer.HOLD:
-            self.held[notif.id] = notif
+        answer = _H.decide(flags, self._ready())
+        self._event(answer, pid=notif.pid, flags=flags)
+        if answer == _H.HOLD:
+            self.held[notif.id] = Held(notif.pid, now)
             self.stats.held += 1
             return
-        if answer is Answer.EAGAIN:
+        if answer == _H.EAGAIN:
             sent = self.listener.reply_error(notif.id, errno.EAGAIN)
             self.stats.eagain += sent
         else:
@@ -341,12 +288,7 @@ class Supervisor:
         if status is not None:
             return status
         while True:
-            timeout = None
-            if self.readiness is not None:
-                left = self.readiness.timeout(time.monotonic())
-                if left is not None:
-                    timeout = math.ceil(left * 1000)
-            for fd, events in poller.poll(timeout):
+            for fd, events in poller.poll(self._timeout(time.monotonic())):
                 if fd == self.signals.fileno():
                     for signo, code, _pid in self.signals.read():
                         if signo == signal.SIGCHLD:

@@ -341,7 +341,7 @@ EXPECTED: dict[str, dict[str, str]] = {
               "wait_for_system_rng": "ok", "random seeding": "ok",
               "start-up warning": "silent"},
     "never-ready": {"os.urandom": "raises EAGAIN", "SystemRandom": "raises EAGAIN",
-                    "secrets": "ok", "wait_for_system_rng": "ok",
+                    "secrets": "blocks", "wait_for_system_rng": "blocks",
                     "random seeding": "ok", "start-up warning": "warns",
                     "/dev/urandom opens": "0"},
     "ready-on-wait": {"secrets": "ok", "wait_for_system_rng": "ok",

@@ -35,9 +35,8 @@ class Scene:
 
 
 SCENES = (
-    Scene("RNG never ready: start-up and os.urandom() (the fake lets stock's "
-          "blocking read through; a real not-ready kernel would hold it)",
-          "never-ready", URANDOM),
+    Scene("RNG never ready: start-up and os.urandom() (stock blocks for ever: "
+          f"stopped after {modes.HOLD_LIMIT:g} s)", "never-ready", URANDOM),
     Scene("RNG ready 0.3 s after someone waits: secrets", "ready-on-wait=0.3", SECRETS),
 )
 
@@ -45,7 +44,12 @@ SCENES = (
 def run_scene(python: str, scene: Scene) -> str:
     run = modes.run(scene.mode, [python, "-c", scene.code], timeout=60)
     out = (run.stderr + run.stdout).strip()
-    return out or f"(exit {run.returncode}, no output)"
+    if run.blocked:
+        # faulthandler's stack is for the tables; say it in one line here
+        out = out.split("Fatal Python error")[0].strip()
+        out += f"\n(blocked in getrandom() at {(run.frame or '?').rsplit('/', 1)[-1]}, stopped after " \
+               f"{modes.HOLD_LIMIT:g} s)"
+    return out.strip() or f"(exit {run.returncode}, no output)"
 
 
 def main(argv: list[str] | None = None) -> int:

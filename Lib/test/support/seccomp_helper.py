@@ -352,6 +352,29 @@ def _availability(need_notify):
                     SECCOMP_RET_ERRNO: 'SECCOMP_RET_ERRNO',
                     SECCOMP_RET_ALLOW: 'SECCOMP_RET_ALLOW'}[action]
             return False, 'kernel without the %s action: %s' % (what, exc)
+    if need_notify:
+        return _listener_allowed()
+    return True, ''
+
+
+def _listener_allowed():
+    # A process has one filter with a listener at the most: under one
+    # already (a test run under a supervised fake kernel), installing
+    # another fails with EBUSY.  Try it in a child.
+    prog = _sock_fprog(build_filter('never-ready'))
+
+    def install():
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        _seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                 ctypes.addressof(prog))
+
+    try:
+        subprocess.run([sys.executable, '-I', '-S', '-c', ''], preexec_fn=install,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, ('cannot install a filter with a listener here (this '
+                       'process may run under one already): %s' % exc)
     return True, ''
 
 

@@ -9,15 +9,13 @@ MODE`` with the built interpreter of each variant.  A cell says what happened:
 * ``raises at FILE:LINE``: it failed with BlockingIOError, first raised there;
 * ``waits S s``: (ready-on-wait) it did its job after S seconds held in a
   blocking getrandom();
-* ``blocks (N getrandom)``: (never-ready) it did its job, but only because the
-  fake passes blocking getrandom() calls through: on a kernel that never gets
-  ready it would hang in the first of those N calls (this includes secrets
-  raising after it waited: see ``waited_in_secrets``);
+* ``blocks at FILE:LINE``: (never-ready) it made a blocking getrandom(),
+  which a kernel that never gets ready holds for ever: held for the run's
+  hold limit, it was stopped, and its stack says where it waited;
 * ``fails: ...``: anything else, with the last line of its error.
 
-Under never-ready the command runs under ``strace -f`` (getrandom only) to
-count blocking calls; under ready-on-wait the launcher's log gives the time
-held.  The cells are rows of the impact table (``table.py``).
+The launcher's log says which calls were held, for how long, and which
+stopped the program.  The cells are rows of the impact table (``table.py``).
 """
 
 from __future__ import annotations
@@ -111,6 +109,26 @@ def blocking_frame(text: str, root: Path | None = None) -> str | None:
     return found
 
 
+def held_where(stderr: str, root: Path | None = None) -> str | None:
+    """``file:line (function)`` where a program was stopped in a held call,
+    with the innermost frame under ``root`` (a project's sources) as
+    ``via``; None without a stack."""
+    stack = modes.held_stack(stderr)
+    if not stack:
+        return None
+
+    def name(frame: tuple[str, int, str]) -> str:
+        return f"{short_path(frame[0], root)}:{frame[1]} ({frame[2]})"
+
+    where = name(stack[0])
+    if root is not None:
+        ours = next((f for f in stack if os.path.normpath(f[0]).startswith(f"{root}/")),
+                    None)
+        if ours is not None and ours is not stack[0]:
+            where += f" via {name(ours)}"
+    return where
+
+
 def launch(mode: str, argv: list[str], *, cwd: Path, timeout: float = DEFAULT_TIMEOUT,
            env: dict[str, str] | None = None,
            check: Callable[[modes.Run], str | None] | None = None) -> Cell:
@@ -130,13 +148,13 @@ def launch(mode: str, argv: list[str], *, cwd: Path, timeout: float = DEFAULT_TI
         problem = f"exit {run.returncode}"
     elif check is not None:
         problem = check(run)
-    blocking = run.blocking_calls
     cell = Cell("works", "works", seconds=round(run.seconds, 2), waited=run.waited,
-                blocking_calls=blocking, returncode=run.returncode,
+                blocking_calls=run.held, returncode=run.returncode,
                 extra={"held_calls": run.held})
-    if where and modes.waited_in_secrets(mode, where, blocking):
-        cell.kind, cell.text = "blocks", f"blocks ({blocking} getrandom)"
-        cell.extra["fake_then_raises_at"] = where
+    if run.blocked:
+        cell.kind, cell.where = "blocks", held_where(run.stderr)
+        cell.text = f"blocks at {cell.where}" if cell.where else "blocks"
+        cell.detail = run.stderr[-3000:]
         return cell
     if where and (problem or "BlockingIOError" in output):
         cell.kind, cell.where = "raises", where
@@ -152,8 +170,6 @@ def launch(mode: str, argv: list[str], *, cwd: Path, timeout: float = DEFAULT_TI
         return cell
     if run.held:
         cell.kind, cell.text = "waits", f"waits {run.waited:.2f} s"
-    elif blocking:
-        cell.kind, cell.text = "blocks", f"blocks ({blocking} getrandom)"
     return cell
 
 
@@ -174,12 +190,15 @@ class Program:
     name: str
     what: str
     run: Callable[[Context, str], Cell]
+    # Uses what only the patch set has (secrets.wait_for_system_rng()):
+    # stock cannot do the same, ready RNG or not.
+    new_api: bool = False
 
 
 def _script(ctx: Context, name: str, code: str) -> Path:
     # A prefix keeps a script from shadowing the module it exercises
     # (the launcher runs from this folder too).
-    path = ctx.work / f"program_{name}.py"
+    path = ctx.work / f"program_{re.sub(r'[^a-z0-9]+', '_', name.lower()).strip('_')}.py"
     path.write_text(code)
     return path
 
@@ -190,21 +209,26 @@ def _expect(text: str) -> Callable[[modes.Run], str | None]:
     return check
 
 
-def _driver(name: str, code: str, expect: str, what: str) -> Program:
-    """A program that is a small script run by the interpreter (-I)."""
+def _driver(name: str, code: str, expect: str, what: str,
+            env: dict[str, str] | None = None) -> Program:
+    """A program that is a small script run by the interpreter (-I; with
+    ``env``, -s -P instead, which keep the environment variables)."""
+    isolation = ["-s", "-P"] if env else ["-I"]
+
     def run(ctx: Context, mode: str) -> Cell:
         script = _script(ctx, name, code)
-        return launch(mode, [str(ctx.python), "-I", str(script)], cwd=ctx.work,
-                      check=_expect(expect))
+        return launch(mode, [str(ctx.python), *isolation, str(script)], cwd=ctx.work,
+                      env=env, check=_expect(expect))
     return Program(name, what, run)
 
 
-def _command(name: str, argv: list[str], expect: str, what: str) -> Program:
+def _command(name: str, argv: list[str], expect: str, what: str,
+             new_api: bool = False) -> Program:
     """``python ARGV`` (-I) as a user would type it."""
     def run(ctx: Context, mode: str) -> Cell:
         return launch(mode, [str(ctx.python), "-I", *argv], cwd=ctx.work,
                       check=_expect(expect) if expect else None)
-    return Program(name, what, run)
+    return Program(name, what, run, new_api)
 
 
 def _venv(ctx: Context, mode: str) -> Cell:
@@ -371,6 +395,63 @@ with tempfile.TemporaryDirectory() as d, tempfile.NamedTemporaryFile(dir=d) as f
 print("tempfile ok")
 """
 
+# A pre-fork server: the worker is forked before anything reads the key,
+# then connects to its parent with the key both have.
+PREFORK = r"""
+import os
+from multiprocessing import current_process
+from multiprocessing.connection import Client, Listener
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(w)
+    host, port = os.read(r, 100).decode().split()
+    try:
+        with Client((host, int(port)), authkey=current_process().authkey) as conn:
+            conn.send("hello")
+    finally:
+        os._exit(0)
+os.close(r)
+with Listener(("127.0.0.1", 0), authkey=current_process().authkey) as listener:
+    os.write(w, ("%s %d" % listener.address).encode())
+    with listener.accept() as conn:
+        print("prefork", conn.recv())
+os.waitpid(pid, 0)
+"""
+
+# cloud-init's util.rand_str(), which makes passwords early at boot.
+CLOUD_INIT = r"""
+import random, string
+def rand_str(strlen=32, select_from=None):
+    r = random.SystemRandom()
+    if not select_from:
+        select_from = string.ascii_letters + string.digits
+    return "".join([r.choice(select_from) for _x in range(0, strlen)])
+print("password", len(rand_str(20)))
+"""
+
+# urllib3's choose_boundary() and encode_multipart_formdata() (requests'
+# multipart bodies), as they are.
+MULTIPART = r"""
+import binascii, os
+from io import BytesIO
+def choose_boundary():
+    return binascii.hexlify(os.urandom(16)).decode()
+body, boundary = BytesIO(), choose_boundary()
+for name, value in (("field", "value"), ("other", "data")):
+    body.write(f"--{boundary}\r\n".encode())
+    body.write(f'Content-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
+    body.write(value.encode() + b"\r\n")
+body.write(f"--{boundary}--\r\n".encode())
+print("multipart", len(boundary), len(body.getvalue()))
+"""
+
+UUID4 = "import uuid\nprint('uuid', uuid.uuid4().version)\n"
+
+# What a distribution sets for a service that must not fail (-X urandom=wait
+# is the same per command line).
+WAIT = {"PYTHONURANDOM": "wait"}
+
 EMAIL = r"""
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -480,7 +561,10 @@ def stdlib_imports(python: Path, mode: str, work: Path,
     """Import every stdlib module in one process under mode.
 
     Returns {"modules": {name: [status, detail]}, "blocking": {name: calls},
-    "waited": s}.  Status: ok, raises (BlockingIOError, where), error.
+    "waited": s, "held": calls, "blocked": where}.  Status: ok, raises
+    (BlockingIOError, where), error.  A blocking call that is never to be
+    answered (never-ready) stops the process at the import that made it:
+    "blocked" says where, and "modules" holds nothing.
     """
     script = work / "stdlib_imports.py"
     script.write_text(STDLIB_IMPORTS)
@@ -489,12 +573,16 @@ def stdlib_imports(python: Path, mode: str, work: Path,
     run = modes.run(mode, [str(python), "-I", str(script)], cwd=work,
                     env=process.clean_env(), timeout=timeout, watch=True,
                     calls=("write",), trace_held=True)
+    blocking = attribute_blocking(run.trace) if run.trace else {}
+    if run.blocked:
+        return {"modules": {}, "blocking": blocking, "waited": 0.0, "held": run.held,
+                "blocked": held_where(run.stderr) or "?"}
     if run.returncode != 0 or not run.stdout.strip():
         raise RuntimeError(f"stdlib import run failed (exit {run.returncode}):\n"
                            f"{run.stderr[-3000:]}")
     modules = json.loads(run.stdout.strip().splitlines()[-1])
-    blocking = attribute_blocking(run.trace) if run.trace else {}
-    return {"modules": modules, "blocking": blocking, "waited": run.waited, "held": run.held}
+    return {"modules": modules, "blocking": blocking, "waited": run.waited, "held": run.held,
+            "blocked": None}
 
 
 def import_failures(run: dict, baseline: dict) -> dict[str, str]:
@@ -528,13 +616,14 @@ def stdlib_cell(run: dict, baseline: dict, mode: str) -> Cell:
         return Cell(kind, text, where=where, extra=extra)
     blocking = {k: v for k, v in run["blocking"].items() if k != "<done>"}
     first = next(iter(blocking), "")
+    if run.get("blocked"):
+        return Cell("blocks", f"blocks (import {first or '?'}) at {run['blocked']}",
+                    where=run["blocked"], blocking_calls=sum(blocking.values()),
+                    extra=extra)
     if run["held"]:
         return Cell("waits", f"waits {run['waited']:.2f} s (import {first or '?'})",
                     waited=run["waited"], blocking_calls=sum(blocking.values()),
                     extra=extra)
-    if blocking:
-        return Cell("blocks", f"blocks (import {first})",
-                    blocking_calls=sum(blocking.values()), extra=extra)
     return Cell("works", f"works ({n} modules)", extra=extra)
 
 
@@ -565,6 +654,9 @@ PROGRAMS: tuple[Program, ...] = (
             "multiprocessing spawn Pool(2).map: children get the authkey"),
     _driver("multiprocessing.Manager", MANAGER, "manager {'answer': 42}",
             "a Manager: authkey and HMAC challenges on its connections"),
+    _driver("pre-fork server", PREFORK, "prefork hello",
+            "os.fork() a worker before the key is read, then a Listener and a Client "
+            "with current_process().authkey"),
     _driver("ProcessPoolExecutor", PROCESS_POOL, "executor [1, 2, 3]",
             "concurrent.futures.ProcessPoolExecutor(2).map"),
     _driver("tempfile", TEMPFILE, "tempfile ok", "mkstemp, TemporaryDirectory, "
@@ -572,10 +664,20 @@ PROGRAMS: tuple[Program, ...] = (
     _driver("email MIME boundary", EMAIL, "boundary", "a multipart message and its boundary"),
     _driver("logging rotating file", LOGGING, "rotated", "RotatingFileHandler rolling over"),
     _driver("ssl.create_default_context", SSL, "ssl True", "ssl.create_default_context()"),
-    _driver("uuid.uuid4()", "import uuid\nprint('uuid', uuid.uuid4().version)\n", "uuid 4",
+    _driver("uuid.uuid4()", UUID4, "uuid 4",
             "a random UUID: PEP 522's contract, like os.urandom (raises)"),
+    _driver("uuid.uuid4(), PYTHONURANDOM=wait", UUID4, "uuid 4",
+            "the same in a process whose os.urandom() waits", env=WAIT),
+    _driver("cloud-init password", CLOUD_INIT, "password 20",
+            "cloud-init's rand_str(): random.SystemRandom().choice() per character"),
+    _driver("cloud-init password, PYTHONURANDOM=wait", CLOUD_INIT, "password 20",
+            "the same in a process whose os.urandom() waits", env=WAIT),
+    _driver("multipart body", MULTIPART, "multipart 32",
+            "urllib3's multipart body (requests' files=): boundary from os.urandom(16)"),
+    _driver("multipart body, PYTHONURANDOM=wait", MULTIPART, "multipart 32",
+            "the same in a process whose os.urandom() waits", env=WAIT),
     _command("systemd recipe", ["-c", SYSTEMD_RECIPE], "",
-             'python3 -c "import secrets; secrets.wait_for_system_rng()"'),
+             'python3 -c "import secrets; secrets.wait_for_system_rng()"', new_api=True),
     _driver("PEP fallback snippet (as printed)", _fallback(PEP_FALLBACK_SNIPPET), "got 16",
             "the PEP's snippet: imports modules that do not exist"),
     _driver("fallback snippet (working)", _fallback(FALLBACK_SNIPPET), "got 16",
@@ -633,7 +735,7 @@ def publish(cells: dict[str, dict[str, Cell]], command: str, path: Path) -> Path
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nox -s programs --")
     options.cpython(p, many=True)
-    modes.option(p, default=modes.NOT_READY)
+    modes.option(p, default=modes.STUDIED)
     p.add_argument("--only", action="append", metavar="NAME",
                    help="one program (repeatable): " + ", ".join(x.name for x in PROGRAMS))
     p.add_argument("--no-docs", action="store_true", help="record into build/out/impact.json (a copy of docs/impact.json), not docs/")

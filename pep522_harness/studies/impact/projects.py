@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -173,7 +172,7 @@ deps =
 set_env =
     PYTHONPATH = {{tox_root}}{"" if project.pythonpath == "." else os.sep + project.pythonpath}
     PYTHONDONTWRITEBYTECODE = 1
-pass_env = PEP522_JUNIT
+pass_env = PEP522_JUNIT, PYTHONFAULTHANDLER
 allowlist_externals = *
 commands =
     {{env:PEP522_LAUNCH:}} python -m pytest -p no:cacheprovider --tb=native -q -rN \\
@@ -199,7 +198,7 @@ class TestRun:
     frames: dict[str, str] = field(default_factory=dict)     # test id -> BlockingIOError frame
     waited: float = 0.0
     held: int = 0
-    blocking_calls: int = 0
+    blocked_at: str | None = None      # where a call held for ever stopped the suite
     tail: str = ""
 
     def count(self, outcome: str) -> int:
@@ -212,14 +211,14 @@ class TestRun:
         """The table cell; failures that also happen with a ready RNG
         (``baseline``: the same interpreter, no fake) are not the RNG's."""
         passed = self.count("passed")
-        blocked = self.count("blocks")
         failing = self.failing()
         anyway = failing & baseline.failing() if baseline else set()
         new = failing - anyway
         summary = f"{passed} passed" + (f", {len(new)} failed" if new else "") + (
-            f", {blocked} wait in secrets" if blocked else "") + (
             f", {len(anyway)} fail with a ready RNG too" if anyway else "")
-        if not self.outcomes:
+        if self.blocked_at is not None:
+            cell = Cell("blocks", f"blocks at {self.blocked_at}", where=self.blocked_at)
+        elif not self.outcomes:
             last = (self.tail.strip().splitlines() or ["no result"])[-1][:100]
             cell = Cell("fails", f"fails: {last}")
         elif self.frames:
@@ -229,12 +228,10 @@ class TestRun:
             cell = Cell("fails", f"fails ({summary})")
         elif self.held:
             cell = Cell("waits", f"waits {self.waited:.2f} s ({summary})")
-        elif self.blocking_calls or blocked:
-            cell = Cell("blocks", f"blocks ({self.blocking_calls} getrandom; {summary})")
         else:
             cell = Cell("works", f"works ({summary})")
         cell.seconds, cell.waited = self.seconds, self.waited
-        cell.blocking_calls, cell.returncode = self.blocking_calls, self.returncode
+        cell.blocking_calls, cell.returncode = self.held, self.returncode
         cell.extra = {"passed": passed, "failed": len(new), "failed_anyway": len(anyway),
                       "skipped": self.count("skipped")}
         return asdict(cell)
@@ -276,39 +273,19 @@ def parse_junit(path: Path, root: Path | None = None
     return outcomes, frames
 
 
-_EXECVE = re.compile(r'^execve\("([^"]*)".*=\s*0$')
-_FORK = re.compile(r"^(?:(?:clone3?|v?fork)\(|<\.\.\. (?:clone3?|v?fork) resumed>).*=\s*(\d+)$")
-
-
-def _pids_of(trace: str, roots: tuple[str, ...]) -> set[str]:
-    """Pids in an strace -f log that run (or were forked from) one of roots."""
-    ours: set[str] = set()
-    for line in trace.splitlines():
-        pid, _, call = line.partition(" ")
-        call = call.strip()
-        if m := _EXECVE.match(call):
-            if m.group(1).startswith(roots):
-                ours.add(pid)
-            else:
-                ours.discard(pid)
-        elif (m := _FORK.match(call)) and pid in ours:
-            ours.add(m.group(1))
-    return ours
-
-
 def run_suite(project: Project, src: Path, variant: str, mode: str,
               workdir: Path, launch: Path, timeout: float = 900) -> TestRun:
     ini = src / TOX_INI
     out = workdir / "runs" / f"{variant}-{mode}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    junit, trace, log = out / "junit.xml", out / "trace", out / "fakerng.log"
-    # Under never-ready strace follows the processes too, so that only the
-    # blocking calls of our interpreters count (not tox's, nor pip's).
+    junit, log = out / "junit.xml", out / "fakerng.log"
+    # A call held for ever (never-ready) stops the suite after the hold
+    # limit; faulthandler (pytest's, and PYTHONFAULTHANDLER) says where.
     prefix = " ".join([str(launch), *modes.arguments(
-        modes.parse_mode(mode), [], log=log, trace=trace,
-        calls=("execve", "clone", "clone3", "fork", "vfork"))])
-    env = process.clean_env({"PEP522_LAUNCH": prefix, "PEP522_JUNIT": str(junit)})
+        modes.parse_mode(mode), [], log=log, hold_limit=modes.HOLD_LIMIT)])
+    env = process.clean_env({"PEP522_LAUNCH": prefix, "PEP522_JUNIT": str(junit),
+                             "PYTHONFAULTHANDLER": "1"})
     start = time.monotonic()
     cmd = tox_cmd(ini, workdir / "tox", variant, "--skip-pkg-install")
     try:
@@ -317,20 +294,14 @@ def run_suite(project: Project, src: Path, variant: str, mode: str,
         proc = subprocess.CompletedProcess(cmd, -9, "", f"timeout after {timeout:.0f} s")
     (out / "tox.log").write_text(proc.stdout + proc.stderr)
     outcomes, frames = parse_junit(junit, src.resolve())
-    for test, frame in list(frames.items()):
-        if modes.waited_in_secrets(mode, frame, 1):
-            outcomes[test] = "blocks"      # would wait forever in secrets
-            del frames[test]
     run = TestRun(variant, mode, proc.returncode, round(time.monotonic() - start, 1),
                   outcomes, frames, tail=(proc.stdout + proc.stderr)[-3000:])
-    if trace.exists():
-        text = trace.read_text(errors="replace")
-        ours = _pids_of(text, (str(workdir), str(paths.BUILD)))
-        run.blocking_calls = sum(modes.blocking_getrandom_calls(line)
-                                 for line in text.splitlines()
-                                 if line.partition(" ")[0] in ours)
     if log.exists():
-        run.waited, run.held = modes.held_seconds(log.read_text())
+        text = log.read_text()
+        run.waited, run.held = modes.held_seconds(text)
+        if any(e.get("event") == "blocked" for e in modes.events(text)):
+            run.blocked_at = programs.held_where(proc.stdout + proc.stderr,
+                                                 src.resolve()) or "?"
     return run
 
 
@@ -340,6 +311,12 @@ def compare(stock: TestRun, patched: TestRun) -> list[dict[str, str]]:
              "pep522": patched.outcomes.get(t, "absent"),
              "where": patched.frames.get(t, "")}
             for t in tests if stock.outcomes.get(t) != patched.outcomes.get(t)]
+
+
+def _baseline(runs: dict[tuple[str, str], TestRun], variant: str,
+              mode: str) -> TestRun | None:
+    """The ready run a mode's failures are counted against (none for ready)."""
+    return None if mode == "ready" else runs[(variant, "ready")]
 
 
 def run_project(name_or_path: str, version: str, modes_: list[str],
@@ -358,16 +335,17 @@ def run_project(name_or_path: str, version: str, modes_: list[str],
                            cwd=src, capture_output=True, text=True, timeout=900)
     if setup.returncode != 0:
         raise ImpactError(f"tox set-up failed:\n{(setup.stdout + setup.stderr)[-3000:]}")
+    # The ready runs come first: they are the baseline of the other columns
+    # (failures that also happen with a ready RNG are not the RNG's), and
+    # their own column, where stock and patched must not differ.
     runs: dict[tuple[str, str], TestRun] = {}
-    for variant in VARIANTS:
-        runs[(variant, "ready")] = run_suite(project, src, variant, "ready", workdir, launch)
-    for mode in modes_:
+    for mode in dict.fromkeys(("ready", *modes_)):
         for variant in VARIANTS:
             run = run_suite(project, src, variant, mode, workdir, launch)
             runs[(variant, mode)] = run
-            text = run.cell(runs[(variant, "ready")])["text"]
+            text = run.cell(_baseline(runs, variant, mode))["text"]
             log(f"  {version} {variant:6} {mode:13} {text} ({run.seconds} s)")
-    cells = {f"{version} {v} {m}": runs[(v, m)].cell(runs[(v, "ready")])
+    cells = {f"{version} {v} {m}": runs[(v, m)].cell(_baseline(runs, v, m))
              for m in modes_ for v in VARIANTS}
     details = {}
     for mode in modes_:
@@ -390,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--project", action="append", required=True, metavar="PATH|NAME",
                    help=f"a project folder, or one of: {', '.join(PROJECTS)}")
     options.cpython(p)
-    modes.option(p, default=modes.NOT_READY)
+    modes.option(p, default=modes.STUDIED)
     p.add_argument("--no-docs", action="store_true", help="record into build/out/impact.json (a copy of docs/impact.json), not docs/")
     args = p.parse_args(argv)
     command = "nox -s impact -- " + shlex.join(sys.argv[1:] if argv is None else argv)

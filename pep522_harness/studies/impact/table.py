@@ -22,15 +22,18 @@ from pep522_harness.fake import modes
 # The table's store, committed beside its Markdown.
 JSON = paths.REPO / "docs" / "impact.json"
 
-LEGEND = """\
+LEGEND = f"""\
+Columns: **ready** is an ordinary machine (no fake): there stock and patched
+must do the same, and any difference is a bug; **never-ready** and
+**ready-on-wait** fake a kernel RNG that is not ready (see the README).
 Cells: **works**: did its job without waiting; **raises at F:L**: failed with
 BlockingIOError first raised at F:L; **waits S s**: did its job after S seconds
 held in a blocking getrandom() (ready-on-wait: the fake kernel gets ready 0.1 s
-after the first blocking call); **blocks (N getrandom)**: under never-ready the
-fake lets blocking getrandom() calls through, so the program did its job, but on
-a kernel that never gets ready it would hang in the first of those N calls.
-For projects: the outcome of the test suite (failed tests, and the frame where
-BlockingIOError was first raised)."""
+after the first blocking call); **blocks at F:L**: under never-ready it made a
+blocking getrandom(), which a kernel that never gets ready holds for ever: held
+{modes.HOLD_LIMIT:g} s, the program was stopped, and its stack says where it
+waited.  For projects: the outcome of the test suite (failed tests, and the frame
+where BlockingIOError was first raised)."""
 
 
 def load(path: Path = JSON) -> dict:
@@ -86,7 +89,7 @@ def markdown(data: dict, order: Sequence[str]) -> str:
     lines: list[str] = []
     columns = sorted({c for r in data["rows"].values() for c in r["cells"]},
                      key=lambda c: (c.split()[0] != versions.DEFAULT_VERSION, c.split()[0],
-                                    _index(modes.NOT_READY, c.split()[2]),
+                                    _index(modes.STUDIED, c.split()[2]),
                                     VARIANTS.index(c.split()[1])))
     for version in dict.fromkeys(c.split()[0] for c in columns):
         cols = [c for c in columns if c.split()[0] == version]
