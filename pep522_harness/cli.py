@@ -33,7 +33,8 @@ COMMANDS: dict[str, Command] = {
     "apply": Command(apply.main, "a fresh tree with the series applied, zero fuzz"),
     "build": Command(build.main, "build (or reuse) a stock or patched interpreter"),
     "fakerng": Command(launcher.main, "run a command with the kernel RNG not ready"),
-    "export": Command(export.main, "the series for packagers: quilt, mail, one diff"),
+    "export": Command(export.main, "the series for packagers: quilt, mail, one diff, "
+                      "Buildroot, Yocto"),
     "audit": Command(audit.main, "every caller of the system RNG in the stdlib, decided"),
     "behaviour": Command(behaviour.main, "the behaviour table: stock and patched per mode"),
     "demo": Command(demo.main, "stock beside patched under a not-ready RNG"),
