@@ -96,10 +96,12 @@ def fakerng(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def export(session: nox.Session) -> None:
-    """The series for packagers: [--cpython V] --format quilt|mbox|diff [--out DIR]."""
+    """The series for packagers and image builders: [--cpython V]
+    --format quilt|mbox|diff|buildroot|yocto [--out DIR] [--signoff 'NAME <EMAIL>']."""
     if not any(a.split("=")[0] == "--format" for a in session.posargs):
-        session.error("Usage: nox -s export -- [--cpython V] --format quilt|mbox|diff "
-                      "[--out DIR]")
+        session.error("Usage: nox -s export -- [--cpython V] "
+                      "--format quilt|mbox|diff|buildroot|yocto [--out DIR] "
+                      "[--signoff 'NAME <EMAIL>']")
     _harness(session, "export", *session.posargs)
 
 

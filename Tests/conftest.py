@@ -1,7 +1,9 @@
-"""Shared fixtures: verified release tarballs, a private cache, diffs as authors make them."""
+"""Shared fixtures: verified release tarballs, a private cache, diffs as authors make them,
+and git am onto a pristine tree."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -44,3 +46,36 @@ def unified_diff() -> Callable[[str, str, str, Path], str]:
     ``rel`` from ``before`` to ``after``, made with diff(1) in ``work`` as a
     patch author would."""
     return _unified_diff
+
+
+# git as a test runs it: no user or system configuration, fixed names and dates
+GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+           "GIT_AUTHOR_NAME": "pristine", "GIT_AUTHOR_EMAIL": "pristine@example.org",
+           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.org",
+           "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000",
+           "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000"}
+
+
+def _git_am(pristine: Path, mails: list[Path], dest: Path) -> Path:
+    shutil.copytree(pristine, dest, symlinks=True)
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(dest), *args], capture_output=True,
+                              text=True, env=dict(os.environ, **GIT_ENV))
+
+    git("init", "-q")
+    (dest / ".git" / "info").mkdir(exist_ok=True)
+    (dest / ".git" / "info" / "attributes").write_text("* -text\n")
+    git("add", "-A", "-f")
+    assert git("commit", "-q", "-m", "pristine").returncode == 0
+    proc = git("am", *map(str, mails))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return dest
+
+
+@pytest.fixture(scope="session")
+def git_am() -> Callable[[Path, list[Path], Path], Path]:
+    """``git_am(pristine, mails, dest)``: a copy of the pristine tree at ``dest``,
+    committed to a new git repository, with ``git am`` of the mails (files, in
+    order) on top of it; returns ``dest``."""
+    return _git_am

@@ -135,3 +135,14 @@ def test_sync_touches_only_what_changed(tmp_path):
     assert (target / "d" / "edit.c").read_text() == "int b2;\n"
     assert not (target / "d" / "gone.c").exists()
     assert apply.sync_tree(staging, target) == 0
+
+
+def test_fuzzed_hunks_are_found():
+    output = ("patching file Lib/secrets.py\n"
+              "Hunk #1 succeeded at 4 with fuzz 1.\n"
+              "Hunk #2 succeeded at 120 (offset 3 lines).\n"
+              "Hunk #3 FAILED at 200.\n"
+              "patching file Lib/os.py\n")
+    assert apply.fuzzed(output) == {"Lib/secrets.py": [
+        "Hunk #1 succeeded at 4 with fuzz 1", "Hunk #3 FAILED at 200"]}
+    assert apply.fuzzed("patching file Lib/os.py\n") == {}

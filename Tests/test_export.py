@@ -14,12 +14,6 @@ from pep522_harness.core import apply, fetch, paths, quilt, versions
 from pep522_harness.patchset import export
 
 SUPPORTED = tuple(versions.releases())
-GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-           "GIT_AUTHOR_NAME": "pristine", "GIT_AUTHOR_EMAIL": "pristine@example.org",
-           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.org",
-           "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000",
-           "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000"}
-
 HEADER = """\
 Description: {summary}
  {why}
@@ -96,23 +90,6 @@ def _copy(tree: Path, dest: Path) -> Path:
     return dest
 
 
-def _git(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(tree), *args], capture_output=True,
-                          text=True, env=dict(os.environ, **GIT_ENV))
-
-
-def _git_am(pristine: Path, mbox: Path, dest: Path) -> Path:
-    tree = _copy(pristine, dest)
-    _git(tree, "init", "-q")
-    (tree / ".git" / "info").mkdir(exist_ok=True)
-    (tree / ".git" / "info" / "attributes").write_text("* -text\n")
-    _git(tree, "add", "-A", "-f")
-    assert _git(tree, "commit", "-q", "-m", "pristine").returncode == 0
-    proc = _git(tree, "am", str(mbox))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return tree
-
-
 def _quilt_tree(pristine: Path, quilt_dir: Path, dest: Path) -> Path:
     tree = _copy(pristine, dest)
     names = (quilt_dir / "series").read_text().split()
@@ -148,13 +125,13 @@ def _exports(version: str, out: Path, repo: Path | None = None,
     return dirs
 
 
-def _all_trees_equal(version, pristine, tarball, tmp_path, repo=None):
+def _all_trees_equal(version, pristine, tarball, tmp_path, git_am, repo=None):
     expected = _apply_tree(version, tarball, tmp_path / "apply", repo)
     dirs = _exports(version, tmp_path / "out", repo, _fetched(version, tarball))
     base = f"pep522-cpython-{version}"
     trees = {
         "quilt (patch -F0)": _quilt_tree(pristine, dirs["quilt"], tmp_path / "q"),
-        "mbox (git am)": _git_am(pristine, dirs["mbox"] / f"{base}.mbox", tmp_path / "m"),
+        "mbox (git am)": git_am(pristine, [dirs["mbox"] / f"{base}.mbox"], tmp_path / "m"),
         "diff (patch -p1)": _diff_tree(pristine, dirs["diff"] / f"{base}.diff", tmp_path / "d"),
     }
     if shutil.which("quilt"):
@@ -168,9 +145,10 @@ def _all_trees_equal(version, pristine, tarball, tmp_path, repo=None):
 
 
 def test_synthetic_series_every_format_gives_the_apply_tree(synthetic, pristine,
-                                                             pristine_tarball, tmp_path):
+                                                             pristine_tarball, tmp_path,
+                                                             git_am):
     dirs = _all_trees_equal("3.13.5", pristine["3.13.5"], pristine_tarball["3.13.5"],
-                            tmp_path, synthetic)
+                            tmp_path, git_am, synthetic)
     series = (dirs["quilt"] / "series").read_text().split()
     assert series == ["secrets-entropy.patch", "secrets-docstring.patch",
                       export.ADDED_NAME]
@@ -212,8 +190,9 @@ def test_exports_are_byte_for_byte_reproducible(synthetic, pristine_tarball, tmp
     one = _exports("3.13.5", tmp_path / "one", synthetic, fetched)
     two = _exports("3.13.5", tmp_path / "two", synthetic, fetched)
     for fmt in export.FORMATS:
-        names = sorted(p.name for p in one[fmt].iterdir())
-        assert names == sorted(p.name for p in two[fmt].iterdir())
+        names = sorted(p.relative_to(one[fmt]) for p in one[fmt].rglob("*") if p.is_file())
+        assert names == sorted(p.relative_to(two[fmt]) for p in two[fmt].rglob("*")
+                               if p.is_file())
         for name in names:
             assert (one[fmt] / name).read_bytes() == (two[fmt] / name).read_bytes()
 
@@ -266,8 +245,8 @@ def test_out_folder_of_the_user_is_never_wiped(tmp_path):
 
 @pytest.mark.parametrize("version", SUPPORTED)
 def test_project_series_every_format_gives_the_apply_tree(version, pristine,
-                                                          pristine_tarball, tmp_path):
-    _all_trees_equal(version, pristine[version], pristine_tarball[version], tmp_path)
+                                                          pristine_tarball, tmp_path, git_am):
+    _all_trees_equal(version, pristine[version], pristine_tarball[version], tmp_path, git_am)
 
 
 def test_project_export_default_folder(tmp_path, monkeypatch):

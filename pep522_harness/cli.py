@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .core import apply, build, fetch
 from .core.errors import HarnessError
 from .fake import launcher
-from .patchset import audit, export
+from .patchset import audit, export, pyenv
 from .studies import behaviour, bench, boot, debian, demo, regrtest
 from .studies.impact import programs, projects
 
@@ -33,7 +33,9 @@ COMMANDS: dict[str, Command] = {
     "apply": Command(apply.main, "a fresh tree with the series applied, zero fuzz"),
     "build": Command(build.main, "build (or reuse) a stock or patched interpreter"),
     "fakerng": Command(launcher.main, "run a command with the kernel RNG not ready"),
-    "export": Command(export.main, "the series for packagers: quilt, mail, one diff"),
+    "export": Command(export.main, "the series for packagers: quilt, mail, one diff, "
+                      "Buildroot, Yocto"),
+    "pyenv-cache": Command(pyenv.main, "the verified tarball where pyenv install takes it"),
     "audit": Command(audit.main, "every caller of the system RNG in the stdlib, decided"),
     "behaviour": Command(behaviour.main, "the behaviour table: stock and patched per mode"),
     "demo": Command(demo.main, "stock beside patched under a not-ready RNG"),

@@ -87,6 +87,22 @@ def unpack(fetched: Fetched, dest: Path) -> None:
 _FILE = re.compile(r"^(?:patching|checking) file (.+)$")
 _FAILED = re.compile(r"^Hunk #(\d+) FAILED at (\d+)")
 _FUZZ = re.compile(r"^Hunk #(\d+) succeeded at \d+ with fuzz")
+_NOT_CLEAN = re.compile(r"^Hunk #\d+ (?:succeeded at \d+ with fuzz \d+|FAILED at \d+"
+                        r"|ignored at \d+)")
+
+
+def fuzzed(output: str) -> dict[str, list[str]]:
+    """File -> what GNU patch's output says of the hunks that needed fuzz or
+    did not apply; {} when none did (a hunk moved by an offset is fine).  For
+    the tools that apply patches their own way, some with fuzz allowed."""
+    found: dict[str, list[str]] = {}
+    current = "?"
+    for line in output.splitlines():
+        if m := _FILE.match(line):
+            current = m.group(1).strip("'")
+        elif m := _NOT_CLEAN.match(line):
+            found.setdefault(current, []).append(m.group(0))
+    return found
 
 
 def apply_patch(entry: quilt.SeriesEntry, tree: Path) -> None:

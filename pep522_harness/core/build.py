@@ -18,13 +18,14 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import apply, fetch, options, paths
+from . import apply, fetch, options, paths, progress
 from .errors import HarnessError
 from .versions import VARIANTS, Release, release
 
@@ -247,7 +248,7 @@ def _compile_and_install(src: Path, obj: Path, install: Path, step: Step,
 
     jobs = jobs or os.cpu_count() or 1
     step(f"compiling (make -j{jobs})")
-    step.run("make", ["make", f"-j{jobs}"], obj, env)
+    compile_objects(step, obj, env, jobs)
 
     step(f"installing into {install}")
     shutil.rmtree(install, ignore_errors=True)
@@ -258,6 +259,35 @@ def _compile_and_install(src: Path, obj: Path, install: Path, step: Step,
     stamp = stamp | {"prefix": str(install), "configure": args[1:]}
     (install / STAMP).write_text(json.dumps(stamp, indent=1) + "\n")
     return python
+
+
+# A line of make's output that compiles one object file.
+COMPILES = re.compile(r"^(?=.*\s-c\s)(?=.*\s-o\s+\S+\.o(?:\s|$))")
+
+
+def objects_to_compile(obj: Path, env: dict[str, str]) -> int | None:
+    """How many object files ``make`` would compile now (``make -n``);
+    None when make cannot tell.  What a release's setup.py compiles (3.11)
+    is not foreseen: the count then goes on without a total."""
+    proc = subprocess.run(["make", "-n"], cwd=obj, env=env, capture_output=True,
+                          text=True)
+    if proc.returncode:
+        return None
+    return sum(1 for line in proc.stdout.splitlines() if COMPILES.match(line)) or None
+
+
+def compile_objects(step: Step, obj: Path, env: dict[str, str], jobs: int) -> None:
+    """make, showing the objects compiled out of the total, the time it has
+    taken and the log that holds make's output."""
+    if step.quiet:
+        step.run("make", ["make", f"-j{jobs}"], obj, env)
+        return
+    log = paths.relative(str(step.log_path))
+    with progress.Progress("compiling", objects_to_compile(obj, env), "objects",
+                           note=f"log: {log}") as bar, \
+            progress.follow(step.log_path,
+                            lambda line: bar.advance() if COMPILES.match(line) else None):
+        step.run("make", ["make", f"-j{jobs}"], obj, env)
 
 
 @contextlib.contextmanager

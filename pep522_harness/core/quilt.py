@@ -96,7 +96,7 @@ _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):(?:[ \t]+(.*)|)$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MBOX_FROM = re.compile(r"^From [0-9a-f]{40} ")
 _PATCH_PREFIX = re.compile(r"^\[PATCH[^\]]*\]\s*")
-_AUTHOR = re.compile(r"^[^<>]*\S[^<>]*<[^<>@\s]+@[^<>\s]+>$")
+AUTHOR = re.compile(r"^[^<>]*\S[^<>]*<[^<>@\s]+@[^<>\s]+>$")
 
 
 def parse_dep3(header: str) -> Dep3:
@@ -153,7 +153,7 @@ def check_dep3(name: str, dep3: Dep3) -> list[str]:
         problems.append(f"{name}: Description has no why (the indented lines "
                         "after the summary)")
     author = dep3.get("Author")
-    if author and not _AUTHOR.match(author.strip()):
+    if author and not AUTHOR.match(author.strip()):
         problems.append(f"{name}: Author: {author!r} is not 'Name <email>' "
                         "(git am needs the address)")
     date = dep3.get("Last-Update")

@@ -1,7 +1,8 @@
-"""The patch set in the forms packagers take: a quilt series, ``git am`` mail,
-or one combined diff.
+"""The patch set in the forms packagers and builders of images take: a quilt
+series, ``git am`` mail, one combined diff, Buildroot's and Yocto's forms.
 
-    python -m pep522_harness export [--cpython V] --format quilt|mbox|diff [--out DIR]
+    python -m pep522_harness export [--cpython V] --format FORMAT [--out DIR]
+        [--signoff 'NAME <EMAIL>']
 
 quilt  ``series`` and the patches of ``patches/series`` for that release (the
        per-release variants resolved), byte for byte, plus a generated patch
@@ -13,10 +14,14 @@ mbox   one mail per patch of that same series, ``git am``-able onto a git
        ``git format-patch --zero-commit --no-signature`` would write them.
 diff   one ``-p1`` diff: the net change from the pristine tree to the tree
        ``apply`` makes, one section per file.
+buildroot, yocto
+       that same series as ``git format-patch -N`` files, ``NNNN-<name>.patch``,
+       with the trailers each project asks for (embedded.py), and for yocto
+       a ``python3_%.bbappend``.
 
 Every export is byte-for-byte reproducible: no dates but the headers' own
-Last-Update, no commit ids, no index lines, files in a fixed order. All three
-give exactly the tree ``apply`` gives (the tests compare the trees).
+Last-Update, no commit ids, no index lines, files in a fixed order. Every
+form gives exactly the tree ``apply`` gives (the tests compare the trees).
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ from pathlib import Path
 
 from pep522_harness.core import apply, fetch, options, paths
 from pep522_harness.core.errors import HarnessError
-from pep522_harness.core.quilt import (DATE, ENCODING, Dep3, FileDiff, Patch, check_dep3,
-                                       diff_files, file_mode, read_patch)
+from pep522_harness.core.quilt import (AUTHOR, DATE, ENCODING, Dep3, FileDiff, Patch,
+                                       check_dep3, diff_files, file_mode, read_patch)
 from pep522_harness.core.versions import release
 
-FORMATS = ("quilt", "mbox", "diff")
+from . import embedded
+
+FORMATS = ("quilt", "mbox", "diff", *embedded.FORMATS)
 ADDED_NAME = "pep522-added-files.patch"
 ZERO_FROM = "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001"
 PROJECT_WHY = (
@@ -220,12 +227,12 @@ def diffstat(files: tuple[FileDiff, ...]) -> list[str]:
     return lines
 
 
-def mail(patch: Patch, number: int, total: int) -> str:
+def mail(patch: Patch, number: int, total: int, extra: tuple[str, ...] = ()) -> str:
     """One patch as git format-patch --zero-commit --no-signature writes it.
 
     The body is the Description's why-lines, then the other DEP-3 fields as
     trailers (so ``gbp pq export`` gives the header back), with the patch's
-    name as gbp pq's ``Gbp-Pq: Name``."""
+    name as gbp pq's ``Gbp-Pq: Name``, then the ``extra`` trailer lines."""
     date = dt.datetime.strptime(patch.date, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
     prefix = f"[PATCH {number}/{total}]" if total > 1 else "[PATCH]"
     body = [line for line in patch.dep3.why]
@@ -234,6 +241,7 @@ def mail(patch: Patch, number: int, total: int) -> str:
                           if k not in ("Description", "Author", "Date"))
                     ).render().splitlines()
     trailers.append(f"Gbp-Pq: Name {patch.name}")
+    trailers += extra
     text = "\n".join(body + [""] + trailers) + "\n---\n" \
         + "\n".join(diffstat(patch.files)) + "\n\n" \
         + "".join(f.render() for f in patch.files)
@@ -283,8 +291,9 @@ def _present(path: Path) -> Path | None:
 
 def render(version: str, fmt: str, *, patches_dir: Path | None = None,
            repo: Path | None = None, fetched: fetch.Fetched | None = None,
-           log=print) -> dict[str, bytes]:
-    """The files of one export: name -> bytes."""
+           signoff: str | None = None, log=print) -> dict[str, bytes]:
+    """The files of one export: name -> bytes.  ``signoff``: one more
+    Signed-off-by of the embedded forms, after the author's."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}: choose from {', '.join(FORMATS)}")
     patches = stack(version, patches_dir=patches_dir, repo=repo)
@@ -293,6 +302,13 @@ def render(version: str, fmt: str, *, patches_dir: Path | None = None,
         return quilt_files(patches)
     if fmt == "mbox":
         return {f"{base}.mbox": mbox_text(patches).encode(**ENCODING)}
+    if fmt in embedded.FORMATS:
+        named = {}
+        for number, p in enumerate(patches, 1):
+            extra = embedded.trailers(fmt, p.dep3.get("Author") or "", signoff)
+            named[embedded.file_name(number, p.name)] = \
+                mail(p, 1, 1, extra).encode(**ENCODING)
+        return embedded.layout(fmt, version, named)
     got = fetched or fetch.fetch(release(version), log=log)
     with tempfile.TemporaryDirectory(prefix="pep522-export-") as tmp:
         pristine, patched = Path(tmp) / "a", Path(tmp) / "b"
@@ -328,8 +344,9 @@ def write(files: dict[str, bytes], out: Path, *, owned: bool) -> list[Path]:
     return written
 
 
-def export(version: str, fmt: str, out: Path | None = None, log=print) -> list[Path]:
-    files = render(version, fmt, log=log)
+def export(version: str, fmt: str, out: Path | None = None, log=print,
+           signoff: str | None = None) -> list[Path]:
+    files = render(version, fmt, signoff=signoff, log=log)
     return write(files, out or default_out(version, fmt), owned=out is None)
 
 
@@ -340,8 +357,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="folder to write (default build/out/export/cpython-V/FORMAT)")
+    p.add_argument("--signoff", metavar="'NAME <EMAIL>'",
+                   help="buildroot, yocto: your Signed-off-by, after the author's")
     args = p.parse_args(argv)
-    written = export(args.cpython, args.format, args.out)
+    if args.signoff and args.format not in embedded.FORMATS:
+        p.error(f"--signoff is for --format {' or '.join(embedded.FORMATS)}")
+    if args.signoff and not AUTHOR.match(args.signoff):
+        p.error(f"--signoff {args.signoff!r}: give 'Name <email>'")
+    written = export(args.cpython, args.format, args.out, signoff=args.signoff)
     for path in written:
         print(path)
     return 0

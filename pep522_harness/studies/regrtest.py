@@ -12,6 +12,7 @@ sanitizer report of the run's whole process tree is written to its own file
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -19,10 +20,11 @@ import shutil
 import subprocess
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pep522_harness.core import apply, build, options, paths, tables
+from pep522_harness.core import apply, build, options, paths, progress, tables
 from pep522_harness.core.versions import VARIANTS
 from pep522_harness.fake import modes
 
@@ -190,10 +192,34 @@ def from_log(version: str, variant: str, mode: str, tests: list[str], *,
                    round(wall, 1), returncode, parse_summary(text, selected), sanitizer, [])
 
 
+# regrtest's line for a test module it has finished: "0:01:02 load avg: 1.9 [ 12/489] test_os passed"
+_FINISHED = re.compile(r"\[\s*\d+/\d+(?:/\d+)?\]\s+(test_[\w.]+)")
+
+
+@contextlib.contextmanager
+def _shown(show: bool, log: Path, total: int, what: str) -> Iterator[None]:
+    """The modules done out of the total, read from the run's log as it grows."""
+    if not show:
+        yield
+        return
+    seen: set[str] = set()
+
+    def finished(line: str) -> None:
+        m = _FINISHED.search(line)
+        if m and m.group(1) not in seen:      # a re-run is not one more done
+            seen.add(m.group(1))
+            bar.advance(current=m.group(1))
+
+    with progress.Progress(what, total, "modules",
+                           note=f"log: {paths.relative(str(log))}") as bar, \
+            progress.follow(log, finished):
+        yield
+
+
 def run(version: str, variant: str, mode: str, tests: list[str], *,
         full: bool = False, jobs: int = 2, timeout: int = 900,
         rerun: bool = True, log_dir: Path | None = None,
-        sanitizer: str | None = None) -> Outcome:
+        sanitizer: str | None = None, show_progress: bool = False) -> Outcome:
     python = build.build(version, variant, sanitizer=sanitizer, quiet=True)
     selected = list_tests(python, tests, full)
     cmd = command(python, version, selected, full=full, jobs=jobs, timeout=timeout,
@@ -205,7 +231,8 @@ def run(version: str, variant: str, mode: str, tests: list[str], *,
     shutil.rmtree(report_dir, ignore_errors=True)
     if sanitizer:
         report_dir.mkdir()
-    with log.open("w") as f:
+    with log.open("w") as f, _shown(show_progress, log, len(selected),
+                                    f"regrtest {version} {variant} {mode}"):
         done = modes.run(mode, cmd, output=f, env=sanitizer_env(sanitizer, report_dir))
     status = parse_summary(log.read_text(errors="replace"), selected)
     reports = sorted(paths.relative(str(p)) for p in report_dir.glob("*")) if sanitizer else []
@@ -379,9 +406,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"regrtest: CPython {args.cpython} {variant}"
                   f"{f' ({args.sanitizer})' if args.sanitizer else ''} under {mode} ...",
                   flush=True)
-            o = (from_log if args.from_logs else run)(
-                args.cpython, variant, mode, tests, full=args.full,
-                jobs=args.jobs, timeout=args.timeout, sanitizer=args.sanitizer)
+            how = dict(full=args.full, jobs=args.jobs, timeout=args.timeout,
+                       sanitizer=args.sanitizer)
+            o = (from_log(args.cpython, variant, mode, tests, **how) if args.from_logs
+                 else run(args.cpython, variant, mode, tests, **how, show_progress=True))
             print(f"  {len(o.status)} modules, failed: "
                   f"{' '.join(o.modules('failed')) or 'none'}; {o.wall_s} s"
                   + (f"; {len(o.sanitizer_reports)} sanitizer report files"

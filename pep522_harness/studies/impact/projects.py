@@ -36,7 +36,7 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pep522_harness.core import build, options, paths, process
+from pep522_harness.core import build, options, paths, process, progress
 from pep522_harness.core.errors import HarnessError
 from pep522_harness.core.tables import Cell
 from pep522_harness.core.versions import VARIANTS
@@ -320,8 +320,9 @@ def _baseline(runs: dict[tuple[str, str], TestRun], variant: str,
 
 
 def run_project(name_or_path: str, version: str, modes_: list[str],
-                log=print) -> dict:
-    """Set up the project's tox envs, run its suite per variant and mode."""
+                log=print, bar: progress.Progress | None = None) -> dict:
+    """Set up the project's tox envs, run its suite per variant and mode
+    (``bar``: one more done per run)."""
     project, src = project_source(name_or_path)
     workdir = src.parent
     pythons = {v: build.build(version, v, quiet=True) for v in VARIANTS}
@@ -343,6 +344,8 @@ def run_project(name_or_path: str, version: str, modes_: list[str],
         for variant in VARIANTS:
             run = run_suite(project, src, variant, mode, workdir, launch)
             runs[(variant, mode)] = run
+            if bar:
+                bar.advance(current=f"{project.name} {mode} {variant}")
             text = run.cell(_baseline(runs, variant, mode))["text"]
             log(f"  {version} {variant:6} {mode:13} {text} ({run.seconds} s)")
     cells = {f"{version} {v} {m}": runs[(v, m)].cell(_baseline(runs, v, m))
@@ -373,12 +376,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     command = "nox -s impact -- " + shlex.join(sys.argv[1:] if argv is None else argv)
     path = table.store(docs=not args.no_docs)
-    for name in args.project:
-        result = run_project(name, args.cpython, args.mode)
-        project = result["project"]
-        table.record(project.name, "project", f"{project.name} {project.version}: "
-                     f"pytest {' '.join(project.tests)}", result["cells"], command,
-                     result["details"], why=project.why, path=path)
+    # each project runs its suite once a variant under "ready", then under each mode
+    runs = len(args.project) * len(dict.fromkeys(("ready", *args.mode))) * len(VARIANTS)
+    with progress.Progress("impact", runs, "suite runs") as bar:
+        for name in args.project:
+            result = run_project(name, args.cpython, args.mode, log=bar.note, bar=bar)
+            project = result["project"]
+            table.record(project.name, "project", f"{project.name} {project.version}: "
+                         f"pytest {' '.join(project.tests)}", result["cells"], command,
+                         result["details"], why=project.why, path=path)
     md = table.write(path, programs.ROWS)
     print(f"impact table: {md} (and .json)")
     return 0
