@@ -197,6 +197,9 @@ MODES = ('ready', 'never-ready', 'ready-on-wait', 'ready-after', 'enosys',
 STATIC_MODES = ('ready', 'enosys', 'eperm')
 # Seconds from the first blocking getrandom() to readiness in ready-on-wait.
 DEFAULT_WAIT_DELAY = 0.1
+# Seconds a test lets never-ready hold a call where it expects none (an
+# interpreter that blocks instead of raising fails fast).
+HOLD_LIMIT = 5.0
 
 
 class Mode(collections.namedtuple(
@@ -696,17 +699,21 @@ class Supervisor:
     Calls are answered as a kernel in the state of readiness would: held
     while the RNG is not ready, let through once it is.  The thread ends
     when no process is left under the filter, or at close().  held counts
-    the calls held so far; ready says whether readiness has come.
+    the calls held so far; ready says whether readiness has come.  With
+    hold_limit, a process whose call has been held that long where
+    readiness is not to come (never-ready) is killed; stopped counts them.
     """
 
-    def __init__(self, listener_fd, mode):
+    def __init__(self, listener_fd, mode, hold_limit=None):
         mode = parse_mode(mode)
         self.mode = mode
         self.listener = Listener(listener_fd)
         self.readiness = Readiness(after=mode.ready_after,
                                    on_wait=mode.ready_on_wait)
+        self.hold_limit = hold_limit
         self.held = 0
-        self._waiting = {}
+        self.stopped = 0
+        self._waiting = {}      # notification id -> (Notification, since)
         self._cond = threading.Condition()
         self._wakeup_r, self._wakeup_w = os.pipe()
         self._thread = threading.Thread(target=self._run, daemon=True,
@@ -738,12 +745,34 @@ class Supervisor:
     def __exit__(self, *exc_info):
         self.close()
 
+    def _overdue(self, since):
+        if self.hold_limit is None or self.readiness.deadline is not None:
+            return None
+        return since + self.hold_limit
+
     def _tick(self, now):
         if self.readiness.update(now):
             for nid in list(self._waiting):
                 del self._waiting[nid]
                 if self.listener.is_valid(nid):
                     self.listener.reply_continue(nid)
+        for nid, (notif, since) in list(self._waiting.items()):
+            due = self._overdue(since)
+            if due is not None and now >= due:
+                del self._waiting[nid]
+                if self.listener.is_valid(nid):
+                    self.stopped += 1
+                    _kill_thread_group(notif.pid)
+
+    def _timeout(self, now):
+        dues = [due for _notif, since in self._waiting.values()
+                if (due := self._overdue(since)) is not None]
+        left = self.readiness.timeout(now)
+        if left is not None:
+            dues.append(now + left)
+        if not dues:
+            return None
+        return int(max(0.0, min(dues) - now) * 1000) + 1
 
     def _handle(self):
         notif = self.listener.receive()
@@ -755,7 +784,7 @@ class Supervisor:
         self._tick(now)
         answer = decide(notif.flags, self.readiness.ready)
         if answer == HOLD:
-            self._waiting[notif.id] = notif
+            self._waiting[notif.id] = (notif, now)
             with self._cond:
                 self.held += 1
                 self._cond.notify_all()
@@ -769,9 +798,7 @@ class Supervisor:
         poller.register(self.listener.fileno(), select.POLLIN)
         poller.register(self._wakeup_r, select.POLLIN)
         while True:
-            left = self.readiness.timeout(time.monotonic())
-            timeout = None if left is None else int(left * 1000) + 1
-            for fd, events in poller.poll(timeout):
+            for fd, events in poller.poll(self._timeout(time.monotonic())):
                 if fd == self._wakeup_r:
                     return
                 if events & select.POLLIN:
@@ -781,7 +808,18 @@ class Supervisor:
             self._tick(time.monotonic())
 
 
-def start_python(mode, *args, env=None, **kw):
+def _kill_thread_group(tid):
+    """SIGKILL the process of the thread tid (its Tgid in /proc)."""
+    try:
+        with open('/proc/%d/status' % tid) as status:
+            tgid = next(int(line.split()[1]) for line in status
+                        if line.startswith('Tgid:'))
+        os.kill(tgid, signal.SIGKILL)
+    except (OSError, StopIteration):
+        pass
+
+
+def start_python(mode, *args, env=None, hold_limit=None, **kw):
     """Start sys.executable with args under a fake-RNG mode.
 
     Return (popen, supervisor); supervisor is None for the static modes.
@@ -790,11 +828,13 @@ def start_python(mode, *args, env=None, **kw):
     child hands the filter's listener to a Supervisor of this process.
     Close the supervisor once the process is done with (a context manager).
     """
-    return start(mode, [sys.executable, *args], env=env, **kw)
+    return start(mode, [sys.executable, *args], env=env, hold_limit=hold_limit,
+                 **kw)
 
 
-def start(mode, argv, env=None, **kw):
-    """Start the command argv under a fake-RNG mode, as start_python()."""
+def start(mode, argv, env=None, hold_limit=None, **kw):
+    """Start the command argv under a fake-RNG mode, as start_python();
+    hold_limit: see Supervisor."""
     mode = parse_mode(mode)
     if not mode.supervised:
         return subprocess.Popen(argv, env=env, preexec_fn=installer(mode),
@@ -821,10 +861,10 @@ def start(mode, argv, env=None, **kw):
     finally:
         theirs.close()
         ours.close()
-    return proc, Supervisor(fds[0], mode)
+    return proc, Supervisor(fds[0], mode, hold_limit=hold_limit)
 
 
-def run_python(mode, *args, env=None, timeout=None, **kw):
+def run_python(mode, *args, env=None, timeout=None, hold_limit=None, **kw):
     """Run sys.executable with args under a fake-RNG mode.
 
     Return a subprocess.CompletedProcess whose output is captured as text,
@@ -832,12 +872,15 @@ def run_python(mode, *args, env=None, timeout=None, **kw):
     calls that the fake kernel held as its held attribute.  Keyword
     arguments go to subprocess.Popen.  A process still running after
     timeout seconds (a call held by 'never-ready', say) is killed and
-    subprocess.TimeoutExpired raised.
+    subprocess.TimeoutExpired raised.  With hold_limit, a process whose
+    call 'never-ready' held that long is killed (returncode -SIGKILL), and
+    the result's stopped attribute counts such processes.
     """
     kw.setdefault('stdout', subprocess.PIPE)
     kw.setdefault('stderr', subprocess.PIPE)
     kw.setdefault('text', True)
-    proc, supervisor = start_python(mode, *args, env=env, **kw)
+    proc, supervisor = start_python(mode, *args, env=env, hold_limit=hold_limit,
+                                    **kw)
     try:
         with proc:
             try:
@@ -847,13 +890,14 @@ def run_python(mode, *args, env=None, timeout=None, **kw):
                 proc.communicate()
                 raise
     finally:
-        held = 0
+        held = stopped = 0
         if supervisor is not None:
             supervisor.close()
-            held = supervisor.held
+            held, stopped = supervisor.held, supervisor.stopped
     result = subprocess.CompletedProcess(proc.args, proc.returncode,
                                          stdout, stderr)
     result.held = held
+    result.stopped = stopped
     return result
 
 
