@@ -106,6 +106,16 @@ def export(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none")
+def refresh(session: nox.Session) -> None:
+    """Carry the series to a new upstream release: --cpython NEW [--from BASE]
+    [--tarball PATH --sha256 HEX] [--dry-run]."""
+    if not any(a.split("=")[0] == "--cpython" for a in session.posargs):
+        session.error("Usage: nox -s refresh -- --cpython NEW [--from BASE] "
+                      "[--tarball PATH --sha256 HEX] [--dry-run]")
+    _harness(session, "refresh", *session.posargs)
+
+
+@nox.session(venv_backend="none")
 def debian(session: nox.Session) -> None:
     """Our series after Debian's own patches, built and checked: [--cpython V] [--no-build]."""
     _harness(session, "debian", *session.posargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 
 import pytest
@@ -61,3 +62,79 @@ def test_stock_differs_from_patched_only_by_the_series():
     stock = build.build_key(rel, "stock", None, got)
     patched = build.build_key(rel, "pep522", None, got)
     assert stock != patched
+
+
+# --------------------------------------------------------------------------
+# The cache does not lie: the optional modules' headers are an input
+
+
+def _dev_package(tmp_path, monkeypatch, header: str) -> None:
+    """As if a -dev package with ``header`` were installed now."""
+    include = tmp_path / "include"
+    (include / header).parent.mkdir(parents=True, exist_ok=True)
+    (include / header).write_text("/* a -dev package's header */\n")
+    monkeypatch.setenv("CPPFLAGS", f"-I{include}")
+
+
+def test_the_key_names_the_optional_headers_the_compiler_finds(tmp_path, monkeypatch):
+    monkeypatch.delenv("CPPFLAGS", raising=False)
+    rel = versions.release(versions.DEFAULT_VERSION)
+    got = fetch.fetch(rel, log=lambda _m: None)
+    assert "ndbm.h" not in build.optional_headers()
+    before = build.build_key(rel, "stock", None, got)
+    _dev_package(tmp_path, monkeypatch, "ndbm.h")
+    assert "ndbm.h" in build.optional_headers()
+    assert build.build_key(rel, "stock", None, got) != before
+
+
+def test_the_key_names_configures_variables_in_the_environment(monkeypatch):
+    for name in build.CONFIGURE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    rel = versions.release(versions.DEFAULT_VERSION)
+    got = fetch.fetch(rel, log=lambda _m: None)
+    before = build.build_key(rel, "stock", None, got)
+    monkeypatch.setenv("CFLAGS", "-DPY_URANDOM_DEFAULT_WAIT")
+    assert build.build_key(rel, "stock", None, got) != before
+
+
+def test_a_build_made_before_a_dev_package_was_installed_is_not_reused(
+        tmp_path, monkeypatch, isolated_cache, pristine_tarball, capsys):
+    """The issue's case, with the compiler's part faked: the build is made,
+    reused while nothing changes, refused (saying why) and made again once
+    the compiler finds one more optional header; the cache keeps both."""
+    monkeypatch.delenv("CPPFLAGS", raising=False)
+    monkeypatch.setattr(paths, "BUILD", tmp_path / "build")
+    monkeypatch.setattr(paths, "LOGS", tmp_path / "build" / "logs")
+    made: list[dict] = []
+
+    def compile_and_install(src, obj, install, step, args, *, stamp, **_kw):
+        made.append(stamp)
+        shutil.rmtree(install, ignore_errors=True)
+        (install / "bin").mkdir(parents=True)
+        (install / "bin" / "python3").write_text("")
+        (install / build.STAMP).write_text(json.dumps(stamp | {"prefix": str(install)}))
+        return install / "bin" / "python3"
+
+    monkeypatch.setattr(build, "_compile_and_install", compile_and_install)
+    monkeypatch.setattr(build.apply, "prepare", lambda *_a, **_kw: 0)
+    version = versions.DEFAULT_VERSION
+    install = paths.install_dir(version, "stock")
+
+    def run() -> str:
+        build.build(version, "stock", tarball=pristine_tarball[version])
+        return capsys.readouterr().out
+
+    run()
+    assert "up to date" in run() and len(made) == 1
+    _dev_package(tmp_path, monkeypatch, "ndbm.h")
+    out = run()
+    assert len(made) == 2 and "up to date" not in out and "restored" not in out
+    assert f"not reused: {install} would differ from a build made now: " \
+           "ndbm.h (_dbm) is found now" in out
+    assert "ndbm.h" in build.read_stamp(install)["optional_headers"]
+    shutil.rmtree(install)                               # a fresh clone
+    assert "restored from the build cache" in run() and len(made) == 2
+    assert "ndbm.h" in build.read_stamp(install)["optional_headers"]
+    monkeypatch.delenv("CPPFLAGS")                       # the package removed
+    assert "restored from the build cache" in run() and len(made) == 2
+    assert "ndbm.h" not in build.read_stamp(install)["optional_headers"]

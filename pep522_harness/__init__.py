@@ -5,8 +5,9 @@ layer uses only the layers below it.
                a package): behaviour, impact (real programs and other projects'
                test suites), regrtest, bench, boot, debian, demo.  A study uses
                patchset, fake and core, and never imports another study.
-    patchset/  the series in the forms packagers take (export), and the audit of
-               every caller of the system RNG in the standard library.  Uses core.
+    patchset/  the series in the forms packagers take (export), carried to a new
+               upstream release (refresh), and the audit of every caller of the
+               system RNG in the standard library.  Uses core.
     fake/      the fake not-ready kernel RNG: modes.py, the only place that knows
                the modes, builds the launch and runs a program under a mode; the
                launcher and its supervisor; the behaviour table's questions.

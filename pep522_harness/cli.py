@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .core import apply, build, fetch
 from .core.errors import HarnessError
 from .fake import launcher
-from .patchset import audit, export, pyenv
+from .patchset import audit, export, pyenv, refresh
 from .studies import behaviour, bench, boot, debian, demo, regrtest
 from .studies.impact import programs, projects
 
@@ -36,6 +36,7 @@ COMMANDS: dict[str, Command] = {
     "export": Command(export.main, "the series for packagers: quilt, mail, one diff, "
                       "Buildroot, Yocto"),
     "pyenv-cache": Command(pyenv.main, "the verified tarball where pyenv install takes it"),
+    "refresh": Command(refresh.main, "carry the series to a new upstream release"),
     "audit": Command(audit.main, "every caller of the system RNG in the stdlib, decided"),
     "behaviour": Command(behaviour.main, "the behaviour table: stock and patched per mode"),
     "demo": Command(demo.main, "stock beside patched under a not-ready RNG"),

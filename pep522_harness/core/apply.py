@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import fetch, options, paths, quilt
@@ -87,6 +88,7 @@ def unpack(fetched: Fetched, dest: Path) -> None:
 _FILE = re.compile(r"^(?:patching|checking) file (.+)$")
 _FAILED = re.compile(r"^Hunk #(\d+) FAILED at (\d+)")
 _FUZZ = re.compile(r"^Hunk #(\d+) succeeded at \d+ with fuzz")
+_OFFSET = re.compile(r"^Hunk #(\d+) succeeded at \d+ \(offset (-?\d+) lines?\)")
 _NOT_CLEAN = re.compile(r"^Hunk #\d+ (?:succeeded at \d+ with fuzz \d+|FAILED at \d+"
                         r"|ignored at \d+)")
 
@@ -105,34 +107,72 @@ def fuzzed(output: str) -> dict[str, list[str]]:
     return found
 
 
-def apply_patch(entry: quilt.SeriesEntry, tree: Path) -> None:
-    """Apply one patch with zero fuzz; any failure names patch, file, hunk."""
-    cmd = ["patch", "-p1", "-F0", "--forward", "--batch", "--no-backup-if-mismatch",
-           "-r", "-", "-d", str(tree), "-i", str(entry.path)]
+@dataclass(frozen=True)
+class Hunk:
+    """What GNU patch makes of one hunk: ``number`` counts from 1 in its file."""
+    file: str
+    number: int
+    header: str
+    applies: bool
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """A patch tried on a tree with zero fuzz, nothing changed: every hunk,
+    and what stops it (empty: it applies)."""
+    hunks: tuple[Hunk, ...]
+    problems: tuple[str, ...]
+
+
+def _patch_command(path: Path, tree: Path) -> list[str]:
     if shutil.which("patch") is None:
         raise ApplyError("GNU patch is not installed: apt-get install patch")
-    dry = subprocess.run(cmd + ["--dry-run"], capture_output=True, text=True)
+    return ["patch", "-p1", "-F0", "--forward", "--batch", "--no-backup-if-mismatch",
+            "-r", "-", "-d", str(tree), "-i", str(path)]
+
+
+def dry_run(path: Path, tree: Path) -> DryRun:
+    """Try the patch at ``path`` on ``tree`` with zero fuzz, changing nothing."""
+    dry = subprocess.run(_patch_command(path, tree) + ["--dry-run"],
+                         capture_output=True, text=True)
     problems = []
+    failed: set[tuple[str, int]] = set()
+    offsets: dict[tuple[str, int], int] = {}
     current = "?"
-    headers = quilt.hunk_headers(entry.path)
+    headers = quilt.hunk_headers(path)
     for line in (dry.stdout + dry.stderr).splitlines():
         if m := _FILE.match(line):
             current = m.group(1).strip("'")
         elif m := _FAILED.match(line):
             hunk = int(m.group(1))
-            hunks = headers.get(current, [])
-            head = hunks[hunk - 1] if hunk <= len(hunks) else ""
+            failed.add((current, hunk))
+            heads = headers.get(current, [])
+            head = heads[hunk - 1] if hunk <= len(heads) else ""
             problems.append(f"  {current}: hunk #{hunk} {head} does not apply "
                             f"(context drifted; fuzz is not allowed)")
+        elif m := _OFFSET.match(line):
+            offsets[(current, int(m.group(1)))] = int(m.group(2))
         elif m := _FUZZ.match(line):
             problems.append(f"  {current}: hunk #{m.group(1)} needs fuzz")
         elif "Reversed (or previously applied) patch detected" in line:
             problems.append(f"  {current}: already applied (reversed patch)")
-    if dry.returncode or problems:
-        detail = "\n".join(problems) or (dry.stdout + dry.stderr).strip()
+    if dry.returncode and not problems:
+        problems.append((dry.stdout + dry.stderr).strip())
+    hunks = tuple(Hunk(file, n, head, (file, n) not in failed, offsets.get((file, n), 0))
+                  for file, heads in headers.items()
+                  for n, head in enumerate(heads, 1))
+    return DryRun(hunks, tuple(problems))
+
+
+def apply_patch(entry: quilt.SeriesEntry, tree: Path) -> None:
+    """Apply one patch with zero fuzz; any failure names patch, file, hunk."""
+    dry = dry_run(entry.path, tree)
+    if dry.problems:
         raise ApplyError(f"patch {entry.name} does not apply with zero fuzz:\n"
-                         f"{detail}\nRefresh the patch against the pristine tree.")
-    done = subprocess.run(cmd, capture_output=True, text=True)
+                         + "\n".join(dry.problems)
+                         + "\nRefresh the patch against the pristine tree.")
+    done = subprocess.run(_patch_command(entry.path, tree), capture_output=True, text=True)
     if done.returncode:
         raise ApplyError(f"patch {entry.name} failed:\n{done.stdout}{done.stderr}")
 

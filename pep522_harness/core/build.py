@@ -1,7 +1,9 @@
 """Configure, compile and install stock and patched interpreters the same way.
 
 A finished build is keyed by its inputs (tarball, series, added files,
-configure arguments, compiler, recipe). Unchanged inputs: nothing runs.
+configure arguments and configure's variables in the environment, compiler,
+the optional modules' headers the compiler finds, recipe). Unchanged
+inputs: nothing runs.
 Changed inputs: the tree is re-synced, so make recompiles only what changed
 (with ccache underneath). Finished builds are also kept in the user's cache,
 so a fresh clone with the same inputs only copies them into place.
@@ -51,6 +53,26 @@ SANITIZER_ENV = {"address": {"ASAN_OPTIONS": "detect_leaks=0:"
                              "allocator_may_return_null=1:handle_segv=0"},
                  "undefined": {}}
 KEEP_CACHED = 2   # finished builds kept per name in the user's cache
+# The headers configure looks for before it builds an optional module (or a
+# feature of one), with what they give: which of them the compiler finds is
+# an input of every build, so a build made before a -dev package was
+# installed (or after one was removed) is never taken for one made now.
+OPTIONAL_HEADERS = {
+    "bluetooth/bluetooth.h": "socket's AF_BLUETOOTH", "blake2.h": "_blake2",
+    "bzlib.h": "_bz2", "crypt.h": "_crypt", "curses.h": "_curses",
+    "db.h": "_dbm", "editline/readline.h": "readline", "ffi.h": "_ctypes",
+    "gdbm-ndbm.h": "_dbm", "gdbm.h": "_gdbm", "gdbm/ndbm.h": "_dbm",
+    "lzma.h": "_lzma", "mpdecimal.h": "_decimal (system libmpdec)",
+    "ncursesw/curses.h": "_curses", "ncursesw/panel.h": "_curses_panel",
+    "ndbm.h": "_dbm", "openssl/ssl.h": "_ssl, _hashlib", "panel.h": "_curses_panel",
+    "readline/readline.h": "readline", "rpc/rpc.h": "nis", "sqlite3.h": "_sqlite3",
+    "tcl.h": "_tkinter", "tcl8.6/tcl.h": "_tkinter", "tcl8.6/tk.h": "_tkinter",
+    "tirpc/rpc/rpc.h": "nis", "tk.h": "_tkinter", "uuid.h": "_uuid",
+    "uuid/uuid.h": "_uuid", "X11/Xlib.h": "_tkinter", "zlib.h": "zlib",
+}
+# configure's precious variables, read from the environment of the build
+CONFIGURE_ENV = ("CC", "CPP", "CFLAGS", "CPPFLAGS", "LDFLAGS", "LIBS",
+                 "PKG_CONFIG_PATH", "PKG_CONFIG_LIBDIR")
 
 
 class BuildError(HarnessError):
@@ -105,14 +127,46 @@ def configure_args(prefix: Path, sanitizer: str | None) -> list[str]:
             *FLAVOURS.get(sanitizer or "", [])]
 
 
+def optional_headers() -> list[str]:
+    """Which of OPTIONAL_HEADERS the compiler finds, with $CPPFLAGS as
+    configure looks for them: one run of the preprocessor."""
+    probe = "".join(f"#if __has_include(<{h}>)\nfound {h}\n#endif\n"
+                    for h in sorted(OPTIONAL_HEADERS))
+    cmd = [*os.environ.get("CC", "gcc").split(), *os.environ.get("CPPFLAGS", "").split(),
+           "-E", "-P", "-x", "c", "-"]
+    try:
+        out = subprocess.run(cmd, input=probe, capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    return sorted(line.split(" ", 1)[1] for line in out.splitlines()
+                  if line.startswith("found "))
+
+
+def headers_changed(stamp: dict, found: list[str]) -> str | None:
+    """What a build with ``stamp`` lacks or has that a build here would
+    not, by the optional headers (None: the same, or the stamp does not say)."""
+    if "optional_headers" not in stamp:
+        return None
+    was, now = set(stamp["optional_headers"]), set(found)
+    changes = [f"{h} ({OPTIONAL_HEADERS.get(h, '?')}) is found now" for h in sorted(now - was)]
+    changes += [f"{h} ({OPTIONAL_HEADERS.get(h, '?')}) is not found any more"
+                for h in sorted(was - now)]
+    return "; ".join(changes) or None
+
+
 def _tool_id() -> str:
+    """What of this machine makes a build: the compiler, the C library,
+    configure's variables in the environment, and the optional modules'
+    headers the compiler finds."""
     cc = os.environ.get("CC", "gcc")
     try:
         out = subprocess.run(cc.split() + ["--version"], capture_output=True,
                              text=True).stdout.splitlines()[0]
     except (OSError, IndexError):
         out = cc
-    return f"{out}; {os.confstr('CS_GNU_LIBC_VERSION') or ''}"
+    given = " ".join(f"{k}={os.environ[k]}" for k in CONFIGURE_ENV if k in os.environ)
+    return (f"{out}; {os.confstr('CS_GNU_LIBC_VERSION') or ''}; {given}; "
+            f"{' '.join(optional_headers())}")
 
 
 def build_key(release: Release, variant: str, sanitizer: str | None,
@@ -157,7 +211,7 @@ def build_env(sanitizer: str | None = None) -> dict[str, str]:
 
 
 def _configure_id(src: Path, args: list[str]) -> str:
-    h = hashlib.sha256(" ".join(args).encode())
+    h = hashlib.sha256(" ".join(args).encode() + b"\0" + _tool_id().encode())
     for name in ("configure", "Makefile.pre.in", "pyconfig.h.in",
                  "Modules/Setup", "Modules/Setup.stdlib.in", "Modules/Setup.bootstrap.in"):
         f = src / name
@@ -210,6 +264,12 @@ def _cache_store(name: str, key: str, install: Path) -> None:
                    key=lambda p: p.stat().st_mtime, reverse=True)
     for old in older[KEEP_CACHED - 1:]:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _cached(name: str) -> list[Path]:
+    """The finished builds of ``name`` in the user's cache, newest first."""
+    return sorted(paths.install_cache().glob(f"{name}-*"),
+                  key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def _cache_restore(name: str, key: str, install: Path) -> bool:
@@ -325,12 +385,18 @@ def _build(version: str, variant: str, *, sanitizer: str | None,
     fetched = fetch.fetch(rel, tarball=tarball, source=source, log=step)
     key = build_key(rel, variant, sanitizer, fetched)
     python = install / "bin" / "python3"
+    headers = optional_headers()
     if key and read_stamp(install).get("key") == key and python.exists():
         step(f"up to date: {python}")
         return python
     if key and _cache_restore(name, key, install):
         step(f"restored from the build cache: {python}")
         return python
+    for old in [install, *_cached(name)]:
+        if why := headers_changed(read_stamp(old), headers):
+            step(f"not reused: {paths.relative(str(old))} would differ from a build "
+                 f"made now: {why}")
+            break
 
     check_prerequisites()
     tree = paths.tree_dir(version, variant, sanitizer)
@@ -346,7 +412,7 @@ def _build(version: str, variant: str, *, sanitizer: str | None,
                          config_site=_config_site(version, sanitizer), jobs=jobs,
                          sanitizer=sanitizer,
                          stamp={"key": key, "version": version, "variant": variant,
-                                "sanitizer": sanitizer})
+                                "sanitizer": sanitizer, "optional_headers": headers})
     if key:
         _cache_store(name, key, install)
     step(f"done: {python}")

@@ -162,19 +162,28 @@ def _reason(exc: BaseException) -> str:
     return str(reason or exc) or type(exc).__name__
 
 
-def _check_checkout(source: Path, release: Release) -> Path:
-    header = source / "Include" / "patchlevel.h"
+def tree_version(tree: Path) -> str | None:
+    """The CPython version a source tree says it is (Include/patchlevel.h)."""
+    header = tree / "Include" / "patchlevel.h"
     if not header.is_file():
-        raise FetchError(f"--source {source}: not a CPython source tree "
-                         "(no Include/patchlevel.h)")
+        return None
     for line in header.read_text().splitlines():
         if line.startswith("#define PY_VERSION "):
-            found = line.split('"')[1]
-            if found != release.version:
-                raise FetchError(f"--source {source} is CPython {found}, "
-                                 f"not {release.version}")
-            return source.resolve()
-    raise FetchError(f"--source {source}: no PY_VERSION in {header}")
+            return line.split('"')[1]
+    return None
+
+
+def _check_checkout(source: Path, release: Release) -> Path:
+    if not (source / "Include" / "patchlevel.h").is_file():
+        raise FetchError(f"--source {source}: not a CPython source tree "
+                         "(no Include/patchlevel.h)")
+    found = tree_version(source)
+    if found is None:
+        raise FetchError(f"--source {source}: no PY_VERSION in "
+                         f"{source / 'Include' / 'patchlevel.h'}")
+    if found != release.version:
+        raise FetchError(f"--source {source} is CPython {found}, not {release.version}")
+    return source.resolve()
 
 
 def source_options(p: argparse.ArgumentParser) -> None:

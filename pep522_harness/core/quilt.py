@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import subprocess
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -333,6 +335,41 @@ def diff_files(old: Path | None, new: Path | None, rel: str) -> FileDiff | None:
                         mode=file_mode(new or old))
     parsed = parse_diff(out, rel)
     return replace(parsed[0], mode=file_mode(new or old)) if parsed else None
+
+
+# git diff, as the series' patches are written: Myers, three lines of
+# context, the function context after each @@; no configuration of the user's.
+_GIT_DIFF = ["git", "diff", "--no-index", "--no-prefix", "--no-color", "--no-ext-diff",
+             "--no-renames", "--diff-algorithm=myers", "-U3", "--inter-hunk-context=0"]
+
+
+def git_diff(old: bytes | None, new: bytes | None, rel: str) -> FileDiff | None:
+    """One file's change (None: /dev/null) as ``git diff`` writes it, in the
+    form of the series' own patches (no index line); None when equal."""
+    if old == new:
+        return None
+    if shutil.which("git") is None:
+        raise QuiltError("git is not installed: apt-get install git")
+    with tempfile.TemporaryDirectory(prefix="pep522-diff-") as tmp:
+        work = Path(tmp)
+        names = []
+        for side, data in (("a", old), ("b", new)):
+            if data is None:
+                names.append(os.devnull)
+                continue
+            (work / side / rel).parent.mkdir(parents=True, exist_ok=True)
+            (work / side / rel).write_bytes(data)
+            names.append(f"{side}/{rel}")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull,
+                   GIT_CEILING_DIRECTORIES=str(work.parent), LC_ALL="C")
+        proc = subprocess.run(_GIT_DIFF + names, cwd=work, env=env, capture_output=True)
+    if proc.returncode > 1:
+        raise QuiltError(f"git diff {rel}: {proc.stderr.decode(errors='replace').strip()}")
+    parsed = parse_diff(proc.stdout.decode(**ENCODING), rel)
+    if len(parsed) != 1:
+        raise QuiltError(f"git diff {rel}: binary or unreadable change")
+    return parsed[0]
 
 
 def file_mode(path: Path | None) -> str:
