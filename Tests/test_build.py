@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 
 import pytest
 
 from pep522_harness.core import build, fetch, paths, versions
+from pep522_harness.fake import modes
 
 SUPPORTED = list(versions.releases())
 
@@ -138,3 +140,64 @@ def test_a_build_made_before_a_dev_package_was_installed_is_not_reused(
     monkeypatch.delenv("CPPFLAGS")                       # the package removed
     assert "restored from the build cache" in run() and len(made) == 2
     assert "ndbm.h" not in build.read_stamp(install)["optional_headers"]
+
+
+# -- a packager's build-time default ----------------------------------------------
+
+_PRINT = "print-%:\n\t@echo '$($*)'\n"
+
+
+def _make_var(obj, name: str) -> str:
+    """A variable of the build's Makefile, as make expands it (the last
+    line: make may first say that it remade the Makefile)."""
+    out = subprocess.run(["make", "-s", "-f", "Makefile", "-f", "-", f"print-{name}"],
+                         cwd=obj, input=_PRINT, text=True, check=True,
+                         capture_output=True).stdout
+    return out.strip().splitlines()[-1] if out.strip() else ""
+
+
+def relink_with(version: str, define: str, out) -> object:
+    """The patched interpreter of ``version`` relinked with bootstrap_hash.c
+    compiled with ``-D{define}``, as a distribution's CFLAGS would: only
+    that file reads the policy.  It finds its library through its prefix."""
+    built(version, "pep522")
+    tree = paths.tree_dir(version, "pep522")
+    obj, src = tree / "obj", tree / "src"
+    cc = _make_var(obj, "CC").split()
+    cflags = _make_var(obj, "PY_CORE_CFLAGS").split()
+    subprocess.run([*cc, "-c", *cflags, f"-D{define}", "-o", str(out / "bootstrap_hash.o"),
+                    str(src / "Python" / "bootstrap_hash.c")], cwd=obj, check=True)
+    library = out / _make_var(obj, "LIBRARY")
+    shutil.copy(obj / library.name, library)
+    subprocess.run(["ar", "r", str(library), str(out / "bootstrap_hash.o")], check=True)
+    link = [*_make_var(obj, "LINKCC").split(), *_make_var(obj, "PY_CORE_LDFLAGS").split(),
+            *_make_var(obj, "LINKFORSHARED").split(), "-o", str(out / "python"),
+            str(obj / "Programs" / "python.o"), str(library),
+            *_make_var(obj, "LIBS").split(), *_make_var(obj, "MODLIBS").split(),
+            *_make_var(obj, "SYSLIBS").split()]
+    subprocess.run(link, cwd=obj, check=True)
+    return out / "python"
+
+
+URANDOM = ("import os\ntry:\n    print(len(os.urandom(8)))\n"
+           "except BlockingIOError:\n    print('raises')\n")
+
+
+def test_a_distribution_can_build_wait_as_the_default(tmp_path):
+    version = versions.DEFAULT_VERSION
+    (tmp_path / "wait").mkdir()
+    (tmp_path / "plain").mkdir()
+    python = relink_with(version, "PY_URANDOM_DEFAULT_WAIT", tmp_path / "wait")
+    plain = relink_with(version, "PY_URANDOM_UNRELATED", tmp_path / "plain")
+
+    def run(python, *args, **env):
+        done = modes.run("ready-on-wait", [str(python), *args, "-c", URANDOM],
+                         env={**os.environ, **env}, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert run(python) == "8"                       # waits: the build's default
+    assert run(python, PYTHONURANDOM="raise") == "raises"
+    assert run(python, "-X", "urandom=raise") == "raises"
+    assert run(python, "-E", PYTHONURANDOM="raise") == "8"
+    assert run(plain) == "raises"                   # the same relink, PEP 522's default
