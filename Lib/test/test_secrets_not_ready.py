@@ -14,7 +14,6 @@ import os
 import random
 import secrets
 import signal
-import subprocess
 import tempfile
 import textwrap
 import threading
@@ -471,17 +470,9 @@ class WaitUnderSeccompTests(unittest.TestCase):
         # ever: secrets never hands out bytes it did not get.
         self.skip_unless_getrandom_works()
         code = 'import secrets; print(secrets.token_bytes(16))'
-        proc, supervisor = seccomp_helper.start_python(
-            'never-ready', '-c', code, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE)
-        with supervisor, proc:
-            try:
-                self.assertTrue(
-                    supervisor.wait_for_hold(timeout=support.SHORT_TIMEOUT))
-                self.assertIsNone(proc.poll())
-            finally:
-                proc.kill()
-                stdout, _ = proc.communicate()
+        held, stdout = seccomp_helper.blocks('-c', code,
+                                             timeout=support.SHORT_TIMEOUT)
+        self.assertTrue(held)
         self.assertEqual(stdout, b'')
 
 

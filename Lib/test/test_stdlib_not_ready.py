@@ -10,7 +10,6 @@ raising.
 """
 
 import errno
-import os
 import textwrap
 import threading
 import unittest
@@ -18,7 +17,7 @@ import urllib.request
 import uuid
 from test import support
 from test.support import os_helper, script_helper, seccomp_helper
-from test.support.rng_helper import NotReadyRNG
+from test.support.rng_helper import PREFORK_SERVER, NotReadyRNG
 
 
 # Modules that programs started early at boot import; the first two lines
@@ -86,37 +85,6 @@ class ImportTests(unittest.TestCase):
         self.assertEqual(proc.held, 0)
 
 
-# A pre-fork server: the worker is forked before anything reads the key,
-# then connects to its parent with the key both have.
-PREFORK_SERVER = textwrap.dedent("""
-    import os
-    from multiprocessing import current_process
-    from multiprocessing.connection import Client, Listener
-
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(w)
-        host, port = os.read(r, 100).decode().split()
-        try:
-            with Client((host, int(port)),
-                        authkey=current_process().authkey) as conn:
-                conn.send('hello')
-        finally:
-            os._exit(0)
-    os.close(r)
-    with Listener(('127.0.0.1', 0),
-                  authkey=current_process().authkey) as listener:
-        os.write(w, ('%s %d' % listener.address).encode())
-        try:
-            with listener.accept() as conn:
-                print(conn.recv())
-        except Exception as exc:
-            print(type(exc).__name__)
-    os.waitpid(pid, 0)
-""")
-
-
 def requires_ready_rng(test):
     """Skip a test whose children need the RNG of the test run to be ready
     (a test run under a fake kernel whose RNG never gets ready would hold
@@ -176,7 +144,7 @@ class MultiprocessingAuthkeyTests(unittest.TestCase):
     def test_prefork_server(self):
         # The same as without the patch set, whatever the RNG does.
         _, out, _ = script_helper.assert_python_ok('-c', PREFORK_SERVER)
-        self.assertEqual(out.decode().strip(), 'hello')
+        self.assertEqual(out.decode().strip(), 'prefork hello')
 
     @support.requires_fork()
     @seccomp_helper.requires_seccomp
@@ -189,7 +157,7 @@ class MultiprocessingAuthkeyTests(unittest.TestCase):
                                          PREFORK_SERVER,
                                          timeout=support.SHORT_TIMEOUT)
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertEqual(proc.stdout.strip(), 'hello')
+        self.assertEqual(proc.stdout.strip(), 'prefork hello')
         self.assertEqual(proc.held, 1)
 
     @support.requires_fork()

@@ -161,17 +161,10 @@ class URandomNotReadyTests(unittest.TestCase):
 
     def test_blocking_getrandom_blocks_while_not_ready(self):
         self.skip_unless_getrandom_works()
-        proc, supervisor = seccomp_helper.start_python(
-            'never-ready', '-c', 'import os; print(os.getrandom(16))',
-            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        with supervisor, proc:
-            try:
-                self.assertTrue(
-                    supervisor.wait_for_hold(timeout=support.SHORT_TIMEOUT))
-                self.assertIsNone(proc.poll())
-            finally:
-                proc.kill()
-                stdout, _ = proc.communicate()
+        held, stdout = seccomp_helper.blocks(
+            '-c', 'import os; print(os.getrandom(16))', env=clean_env(),
+            timeout=support.SHORT_TIMEOUT)
+        self.assertTrue(held)
         self.assertEqual(stdout, b'')
 
     def test_getrandom_unusable_falls_back_to_dev_urandom(self):
@@ -249,18 +242,10 @@ class URandomPolicyTests(unittest.TestCase):
                 self.assertEqual(proc.held, 0)
 
     def test_wait_blocks_on_a_never_ready_kernel(self):
-        proc, supervisor = seccomp_helper.start_python(
-            'never-ready', '-X', 'urandom=wait', '-c',
-            'import os; print(os.urandom(8))', env=clean_env(),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        with supervisor, proc:
-            try:
-                self.assertTrue(
-                    supervisor.wait_for_hold(timeout=support.SHORT_TIMEOUT))
-                self.assertIsNone(proc.poll())
-            finally:
-                proc.kill()
-                stdout, _ = proc.communicate()
+        held, stdout = seccomp_helper.blocks(
+            '-X', 'urandom=wait', '-c', 'import os; print(os.urandom(8))',
+            env=clean_env(), timeout=support.SHORT_TIMEOUT)
+        self.assertTrue(held)
         self.assertEqual(stdout, b'')
 
     def test_startup_never_blocks(self):

@@ -14,10 +14,11 @@ os.urandom() in this process, where a test can see each call::
 
 import contextlib
 import errno
+import textwrap
 from unittest import mock
 
 
-__all__ = ['NOT_READY', 'NotReadyRNG']
+__all__ = ['NOT_READY', 'NotReadyRNG', 'PREFORK_SERVER']
 
 
 # The message of the BlockingIOError that os.urandom() raises.
@@ -62,3 +63,35 @@ class NotReadyRNG:
             stack.enter_context(
                 mock.patch('secrets.wait_for_system_rng', self.wait))
             yield self
+
+
+# A pre-fork server, as real servers are: a worker is forked before anything
+# reads the authentication key, then connects to its parent's Listener with
+# the key both have; prints "prefork hello" when the handshake passed.
+PREFORK_SERVER = textwrap.dedent("""
+    import os
+    from multiprocessing import current_process
+    from multiprocessing.connection import Client, Listener
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(w)
+        host, port = os.read(r, 100).decode().split()
+        try:
+            with Client((host, int(port)),
+                        authkey=current_process().authkey) as conn:
+                conn.send('hello')
+        finally:
+            os._exit(0)
+    os.close(r)
+    with Listener(('127.0.0.1', 0),
+                  authkey=current_process().authkey) as listener:
+        os.write(w, ('%s %d' % listener.address).encode())
+        try:
+            with listener.accept() as conn:
+                print('prefork', conn.recv())
+        except Exception as exc:
+            print(type(exc).__name__)
+    os.waitpid(pid, 0)
+""")

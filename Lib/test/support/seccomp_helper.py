@@ -82,7 +82,7 @@ __all__ = [
     'MODES', 'STATIC_MODES', 'Mode', 'parse_mode',
     'seccomp_available', 'requires_seccomp', 'build_filter',
     'install_filter', 'installer', 'Supervisor', 'start', 'start_python',
-    'run_python', 'rng_state',
+    'blocks', 'run_python', 'rng_state',
 ]
 
 
@@ -862,6 +862,27 @@ def start(mode, argv, env=None, hold_limit=None, **kw):
         theirs.close()
         ours.close()
     return proc, Supervisor(fds[0], mode, hold_limit=hold_limit)
+
+
+def blocks(*args, env=None, timeout=None):
+    """Whether sys.executable with args makes a getrandom() call that a
+    kernel whose RNG never gets ready holds for ever.
+
+    Start it under 'never-ready', wait up to timeout seconds for a held
+    call, then kill it.  Return (held, stdout): whether a call was held
+    while the process was still running, and what it wrote by then.
+    """
+    proc, supervisor = start_python('never-ready', *args, env=env,
+                                    stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL)
+    with supervisor, proc:
+        try:
+            held = supervisor.wait_for_hold(timeout=timeout)
+            held = held and proc.poll() is None
+        finally:
+            proc.kill()
+            stdout, _ = proc.communicate()
+    return held, stdout
 
 
 def run_python(mode, *args, env=None, timeout=None, hold_limit=None, **kw):

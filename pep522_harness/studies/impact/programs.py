@@ -39,7 +39,7 @@ from pathlib import Path
 from pep522_harness.core import build, options, paths, process
 from pep522_harness.core.tables import Cell
 from pep522_harness.core.versions import VARIANTS
-from pep522_harness.fake import modes
+from pep522_harness.fake import helper, modes
 
 from . import table
 
@@ -395,29 +395,9 @@ with tempfile.TemporaryDirectory() as d, tempfile.NamedTemporaryFile(dir=d) as f
 print("tempfile ok")
 """
 
-# A pre-fork server: the worker is forked before anything reads the key,
-# then connects to its parent with the key both have.
-PREFORK = r"""
-import os
-from multiprocessing import current_process
-from multiprocessing.connection import Client, Listener
-r, w = os.pipe()
-pid = os.fork()
-if pid == 0:
-    os.close(w)
-    host, port = os.read(r, 100).decode().split()
-    try:
-        with Client((host, int(port)), authkey=current_process().authkey) as conn:
-            conn.send("hello")
-    finally:
-        os._exit(0)
-os.close(r)
-with Listener(("127.0.0.1", 0), authkey=current_process().authkey) as listener:
-    os.write(w, ("%s %d" % listener.address).encode())
-    with listener.accept() as conn:
-        print("prefork", conn.recv())
-os.waitpid(pid, 0)
-"""
+# A pre-fork server, the in-tree tests' own (test.support.rng_helper).
+PREFORK: str = helper.rng_helper().PREFORK_SERVER
+
 
 # cloud-init's util.rand_str(), which makes passwords early at boot.
 CLOUD_INIT = r"""
