@@ -251,3 +251,30 @@ def test_every_release_has_its_whole_suite_compared_and_explained(version):
         assert entry["added_modules"] and set(entry["added_modules"].values()) == {"passed"}
         for d in entry["differ"]:
             assert d["why"], f"{d['test']} differs under {mode}, unexplained"
+
+
+def test_a_worker_the_fake_stopped_blocked():
+    # The hold limit stops a worker with SIGABRT: regrtest's summary says
+    # failed, its progress line says why.
+    log = "\n".join([
+        "0:00:03 load avg: 1.0 [1/3/1] test_os worker non-zero exit code "
+        "(Exit code -6 (SIGABRT))",
+        "0:00:04 load avg: 1.0 [2/3/2] test_uuid crashed (Exit code -6)",
+        "0:00:05 load avg: 1.0 [3/3/3] test_hash worker non-zero exit code "
+        "(Exit code -11 (SIGSEGV))",
+        "", "== Tests result: FAILURE ==", "",
+        "3 tests failed:", "    test_hash test_os test_uuid", ""])
+    assert regrtest.stopped_workers(log) == {"test_os", "test_uuid"}
+    got = regrtest.parse_summary(log, ["test_os", "test_uuid", "test_hash", "test_re"])
+    assert got == {"test_os": "blocked", "test_uuid": "blocked", "test_hash": "failed",
+                   "test_re": "passed"}
+
+
+def test_a_difference_its_statuses_explain():
+    table = {"reasons": {"r": "stock blocks"}, "statuses": {"blocked passed": "r"},
+             "never-ready": {"test_x": "its own"}}
+    assert regrtest.explanation("test_y", "never-ready", table, "blocked", "passed") \
+        == "stock blocks"
+    assert regrtest.explanation("test_x", "never-ready", table, "blocked", "passed") \
+        == "its own"
+    assert regrtest.explanation("test_y", "never-ready", table, "failed", "passed") is None

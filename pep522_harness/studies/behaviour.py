@@ -38,7 +38,7 @@ def add_regrtest(table: dict, outcomes: list) -> None:
     for col in table["columns"]:
         for o in outcomes:
             if (o.version, o.variant, o.mode) == (col["version"], col["variant"], col["mode"]):
-                failed = o.modules("failed")
+                failed = o.failures()
                 col["cells"]["regrtest failures"] = asdict(Cell(
                     "failed" if failed else "none", ", ".join(failed) or "none",
                     extra={"failed": failed}))

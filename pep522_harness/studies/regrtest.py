@@ -31,7 +31,7 @@ from pep522_harness.fake import modes
 # The modules issue-level runs use: what PEP 522 touches, plus its neighbours.
 FOCUS = ("test_os", "test_secrets", "test_random", "test_hash", "test_cmd_line",
          "test_uuid", "test_tempfile")
-CATEGORIES = ("failed", "skipped", "resource_denied", "flaky", "env_changed",
+CATEGORIES = ("failed", "blocked", "skipped", "resource_denied", "flaky", "env_changed",
               "no_tests_run", "interrupted")
 _HEADER = re.compile(r"^(\d+) (.+):$")
 _KIND = {  # regrtest's section titles -> our categories
@@ -70,6 +70,10 @@ class Outcome:
     def modules(self, status: str) -> list[str]:
         return sorted(m for m, s in self.status.items() if s == status)
 
+    def failures(self) -> list[str]:
+        """The modules that failed, those a held call stopped among them."""
+        return sorted(m for m, s in self.status.items() if s in ("failed", "blocked"))
+
 
 def parse_summary(text: str, selected: list[str]) -> dict[str, str]:
     """Module -> passed|failed|skipped|flaky|... from regrtest's summary.
@@ -106,8 +110,25 @@ def parse_summary(text: str, selected: list[str]) -> dict[str, str]:
             if kind == "flaky" and found.get(name) == "failed":
                 continue
             found[name] = kind
-    return {t: found.get(t, "passed") for t in selected} | {
+    statuses = {t: found.get(t, "passed") for t in selected} | {
         t: s for t, s in found.items() if t not in selected}
+    # A worker that the fake stopped (SIGABRT after the hold limit: a call
+    # that a kernel whose RNG never gets ready holds for ever) blocked there.
+    for name in stopped_workers(text):
+        if statuses.get(name) == "failed":
+            statuses[name] = "blocked"
+    return statuses
+
+
+# 3.13: "[ 5/9/1] test_os worker non-zero exit code (Exit code -6 (SIGABRT))";
+# 3.11: "[ 5/9/1] test_os crashed (Exit code -6)".
+_STOPPED = re.compile(r"\] (test\S+) (?:worker non-zero exit code|crashed) "
+                      r"\(Exit code -6\b")
+
+
+def stopped_workers(text: str) -> set[str]:
+    """Test modules whose worker died of SIGABRT (the fake's hold limit)."""
+    return {m.group(1) for m in _STOPPED.finditer(text)}
 
 
 def list_tests(python: Path, tests: list[str], full: bool) -> list[str]:
@@ -261,7 +282,7 @@ def report(outcomes: list[Outcome], out: Path) -> dict:
         for o in (s, p):
             if o:
                 entry[o.variant] = {"wall_s": o.wall_s, "returncode": o.returncode,
-                                    "failed": o.modules("failed"),
+                                    "failed": o.failures(),
                                     "flaky": o.modules("flaky"),
                                     "command": " ".join(o.command),
                                     "sanitizer_reports": o.sanitizer_reports}
@@ -294,14 +315,21 @@ def report(outcomes: list[Outcome], out: Path) -> dict:
 EXPLAINED = Path(__file__).with_name("regrtest_explained.toml")
 
 
-def explanation(test: str, mode: str, table: dict | None = None) -> str | None:
+def explanation(test: str, mode: str, table: dict | None = None,
+                stock: str = "", pep522: str = "") -> str | None:
+    """Why ``test`` differs under ``mode``: its own entry, or else the one
+    its statuses have (``[statuses]``, "STOCK PEP522")."""
     table = table if table is not None else tomllib.loads(EXPLAINED.read_text())
     for key in (mode, "*"):
         why = table.get(key, {}).get(test)
         if why:
-            # a name from [reasons] stands for the reason's text
-            return str(table.get("reasons", {}).get(why, why))
-    return None
+            break
+    else:
+        why = table.get("statuses", {}).get(f"{stock} {pep522}")
+    if not why:
+        return None
+    # a name from [reasons] stands for the reason's text
+    return str(table.get("reasons", {}).get(why, why))
 
 
 def ignored(version: str, table: dict | None = None) -> dict[str, str]:
@@ -343,7 +371,8 @@ def publish(data: dict, docs: Path | None = None, *,
             "date": ran.get("date", time.strftime("%Y-%m-%d")),
             "command": f"--cpython {version} --full --mode {mode}",
             "wall_s": ran.get("wall_s", entry["wall_s"]),
-            "differ": [d | {"why": explanation(d["test"], mode, table)}
+            "differ": [d | {"why": explanation(d["test"], mode, table,
+                                               d["stock"], d["pep522"])}
                        for d in entry["differ"] if d["test"] not in new],
             "added_modules": new,
             "flaky": entry["flaky"],
