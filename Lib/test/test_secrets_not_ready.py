@@ -10,6 +10,7 @@ not-ready kernel (test.support.seccomp_helper).
 """
 
 import errno
+import inspect
 import os
 import random
 import secrets
@@ -143,13 +144,18 @@ class SystemRandomTests(unittest.TestCase):
         self.assertRaises(NotImplementedError, rng.getstate)
         self.assertRaises(NotImplementedError, rng.setstate, None)
 
-    def test_wrappers_keep_names_and_docs(self):
+    def test_methods_keep_random_signatures_and_docs(self):
         for name in ('random', 'getrandbits', 'randbytes'):
             with self.subTest(method=name):
                 ours = getattr(secrets.SystemRandom, name)
                 theirs = getattr(random.SystemRandom, name)
                 self.assertEqual(ours.__name__, name)
-                self.assertEqual(ours.__doc__, theirs.__doc__)
+                self.assertEqual(inspect.signature(ours),
+                                 inspect.signature(theirs))
+                self.assertEqual(inspect.getdoc(ours), inspect.getdoc(theirs))
+        # Keyword arguments work as with random.SystemRandom.
+        self.assertLess(secrets.randbits(k=8), 256)
+        self.assertEqual(len(secrets.SystemRandom().randbytes(n=3)), 3)
 
 
 class FakeGetrandom:
