@@ -10,7 +10,7 @@ import argparse
 import textwrap
 from dataclasses import dataclass
 
-from pep522_harness.core import build, options
+from pep522_harness.core import build, options, process
 from pep522_harness.core.versions import VARIANTS
 from pep522_harness.fake import modes
 
@@ -32,17 +32,22 @@ class Scene:
     title: str
     mode: str
     code: str
+    env: tuple[tuple[str, str], ...] = ()
 
 
 SCENES = (
     Scene("RNG never ready: start-up and os.urandom() (stock blocks for ever: "
           f"stopped after {modes.HOLD_LIMIT:g} s)", "never-ready", URANDOM),
     Scene("RNG ready 0.3 s after someone waits: secrets", "ready-on-wait=0.3", SECRETS),
+    Scene("The same, os.urandom() in a process started with PYTHONURANDOM=wait "
+          "(a distribution's switch)", "ready-on-wait=0.3", URANDOM,
+          (("PYTHONURANDOM", "wait"),)),
 )
 
 
 def run_scene(python: str, scene: Scene) -> str:
-    run = modes.run(scene.mode, [python, "-c", scene.code], timeout=60)
+    run = modes.run(scene.mode, [python, "-c", scene.code], timeout=60,
+                    env=process.clean_env(dict(scene.env)))
     out = (run.stderr + run.stdout).strip()
     if run.blocked:
         # faulthandler's stack is for the tables; say it in one line here
