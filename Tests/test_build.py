@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from pep522_harness.core import build, fetch, paths, versions
+from pep522_harness.core import apply, build, fetch, paths, versions
 from pep522_harness.fake import modes
 
 SUPPORTED = list(versions.releases())
@@ -144,39 +144,39 @@ def test_a_build_made_before_a_dev_package_was_installed_is_not_reused(
 
 # -- a packager's build-time default ----------------------------------------------
 
-_PRINT = "print-%:\n\t@echo '$($*)'\n"
-
-
-def _make_var(obj, name: str) -> str:
-    """A variable of the build's Makefile, as make expands it (the last
-    line: make may first say that it remade the Makefile)."""
-    out = subprocess.run(["make", "-s", "-f", "Makefile", "-f", "-", f"print-{name}"],
-                         cwd=obj, input=_PRINT, text=True, check=True,
-                         capture_output=True).stdout
-    return out.strip().splitlines()[-1] if out.strip() else ""
+_CONFIG = ("import json, sysconfig\n"
+           "print(json.dumps({k: str(v) for k, v in sysconfig.get_config_vars().items()}))")
 
 
 def relink_with(version: str, define: str, out) -> object:
     """The patched interpreter of ``version`` relinked with bootstrap_hash.c
     compiled with ``-D{define}``, as a distribution's CFLAGS would: only
-    that file reads the policy.  It finds its library through its prefix."""
-    built(version, "pep522")
-    tree = paths.tree_dir(version, "pep522")
-    obj, src = tree / "obj", tree / "src"
-    cc = _make_var(obj, "CC").split()
-    cflags = _make_var(obj, "PY_CORE_CFLAGS").split()
-    subprocess.run([*cc, "-c", *cflags, f"-D{define}", "-o", str(out / "bootstrap_hash.o"),
-                    str(src / "Python" / "bootstrap_hash.c")], cwd=obj, check=True)
-    library = out / _make_var(obj, "LIBRARY")
-    shutil.copy(obj / library.name, library)
-    subprocess.run(["ar", "r", str(library), str(out / "bootstrap_hash.o")], check=True)
-    link = [*_make_var(obj, "LINKCC").split(), *_make_var(obj, "PY_CORE_LDFLAGS").split(),
-            *_make_var(obj, "LINKFORSHARED").split(), "-o", str(out / "python"),
-            str(obj / "Programs" / "python.o"), str(library),
-            *_make_var(obj, "LIBS").split(), *_make_var(obj, "MODLIBS").split(),
-            *_make_var(obj, "SYSLIBS").split()]
-    subprocess.run(link, cwd=obj, check=True)
-    return out / "python"
+    that file reads the policy.  Everything else comes from the installed
+    interpreter (its static library, python.o, headers and build flags),
+    which is all a restored build has; it finds its standard library
+    through ``out/lib``, a link to the installed one."""
+    python = built(version, "pep522")
+    src = out / "src"
+    apply.make_tree(fetch.fetch(versions.release(version)), "pep522", src, log=lambda _: None)
+    cfg = json.loads(_query(python, _CONFIG))
+    include = cfg["INCLUDEPY"]
+    cflags = [f"-I{include}", f"-I{include}/internal", f"-I{include}/internal/mimalloc",
+              *cfg["PY_CORE_CFLAGS"].split()]
+    obj = out / "bootstrap_hash.o"
+    subprocess.run([*cfg["CC"].split(), "-c", *cflags, f"-D{define}", "-o", str(obj),
+                    str(src / "Python" / "bootstrap_hash.c")], check=True)
+    library = out / cfg["LIBRARY"]
+    shutil.copy(os.path.join(cfg["LIBPL"], cfg["LIBRARY"]), library)
+    subprocess.run(["ar", "r", str(library), str(obj)], check=True)
+    (out / "bin").mkdir()
+    (out / "lib").symlink_to(paths.install_dir(version, "pep522") / "lib")
+    relinked = out / "bin" / "python3"
+    subprocess.run([*cfg["LINKCC"].split(), *cfg["PY_CORE_LDFLAGS"].split(),
+                    *cfg["LINKFORSHARED"].split(), "-o", str(relinked),
+                    os.path.join(cfg["LIBPL"], "python.o"), str(library),
+                    *cfg["LIBS"].split(), *cfg["MODLIBS"].split(),
+                    *cfg["SYSLIBS"].split()], check=True)
+    return relinked
 
 
 URANDOM = ("import os\ntry:\n    print(len(os.urandom(8)))\n"
