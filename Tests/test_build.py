@@ -148,16 +148,15 @@ _CONFIG = ("import json, sysconfig\n"
            "print(json.dumps({k: str(v) for k, v in sysconfig.get_config_vars().items()}))")
 
 
-def relink_with(version: str, define: str, out) -> object:
+def relink_with(version: str, src, define: str, out) -> object:
     """The patched interpreter of ``version`` relinked with bootstrap_hash.c
     compiled with ``-D{define}``, as a distribution's CFLAGS would: only
     that file reads the policy.  Everything else comes from the installed
     interpreter (its static library, python.o, headers and build flags),
     which is all a restored build has; it finds its standard library
-    through ``out/lib``, a link to the installed one."""
+    through ``out/lib``, a link to the installed one.  ``src`` is the
+    patched tree of the release."""
     python = built(version, "pep522")
-    src = out / "src"
-    apply.make_tree(fetch.fetch(versions.release(version)), "pep522", src, log=lambda _: None)
     cfg = json.loads(_query(python, _CONFIG))
     include = cfg["INCLUDEPY"]
     cflags = [f"-I{include}", f"-I{include}/internal", f"-I{include}/internal/mimalloc",
@@ -187,8 +186,10 @@ def test_a_distribution_can_build_wait_as_the_default(tmp_path):
     version = versions.DEFAULT_VERSION
     (tmp_path / "wait").mkdir()
     (tmp_path / "plain").mkdir()
-    python = relink_with(version, "PY_URANDOM_DEFAULT_WAIT", tmp_path / "wait")
-    plain = relink_with(version, "PY_URANDOM_UNRELATED", tmp_path / "plain")
+    src = tmp_path / "src"
+    apply.make_tree(fetch.fetch(versions.release(version)), "pep522", src, log=lambda _: None)
+    python = relink_with(version, src, "PY_URANDOM_DEFAULT_WAIT", tmp_path / "wait")
+    plain = relink_with(version, src, "PY_URANDOM_UNRELATED", tmp_path / "plain")
 
     def run(python, *args, **env):
         done = modes.run("ready-on-wait", [str(python), *args, "-c", URANDOM],

@@ -25,6 +25,9 @@ from typing import TextIO
 LIVE_EVERY = 0.2       # seconds between two redraws of the live line, at least
 PLAIN_SILENCE = 60.0   # seconds without a plain line before one is printed anyway
 
+# Where long work reports a line of what it does (print, a Step, a test's list).
+Log = Callable[[str], None]
+
 
 def elapsed(seconds: float) -> str:
     """``4:07``, ``1:02:09``."""

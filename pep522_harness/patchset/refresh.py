@@ -43,12 +43,12 @@ import re
 import shutil
 import tempfile
 import textwrap
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pep522_harness.core import apply, fetch, paths, quilt
 from pep522_harness.core.errors import HarnessError
+from pep522_harness.core.progress import Log
 from pep522_harness.core.fetch import Fetched
 from pep522_harness.core.quilt import ENCODING, Dep3, FileDiff, SeriesEntry
 from pep522_harness.core.versions import (TABLE, Release, UnknownVersion, order, release,
@@ -58,7 +58,6 @@ from pep522_harness.patchset.export import tree_differences
 
 APPLIED, MERGED, CONFLICT = "applied", "merged", "conflict"
 NOTE = "Refreshed for CPython "      # the paragraph a refresh adds to a Description
-Log = Callable[[str], None]
 
 
 class RefreshError(HarnessError):

@@ -43,13 +43,13 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pep522_harness.core import build, initramfs, options, paths, tables, versions
 from pep522_harness.core.aptsource import PrivateApt
 from pep522_harness.core.errors import HarnessError
+from pep522_harness.core.progress import Log
 from pep522_harness.fake.probes import WARNING_MARK
 
 RECIPE = "1"   # bump when the initramfs layout changes
@@ -75,7 +75,6 @@ MARK = "@@PEP522"
 EAGAIN = 11
 
 
-Log = Callable[[str], None]
 
 
 class BootError(HarnessError):
